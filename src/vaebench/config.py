@@ -1,0 +1,187 @@
+"""Config validation and the config -> run table logic.
+
+Snakemake parses this on every invocation, so it must stay light: no torch, no Pythae.
+Every job gets only the slice of the config it uses, as plain sorted types, so that
+Snakemake's params trigger reruns exactly the jobs whose settings changed (and reordering a
+list in config.yaml reruns nothing).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from vaebench import VaebenchError
+
+SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+FAMILY = {"vae": "VAE", "beta_vae": "β-VAE", "vqvae": "VQ-VAE", "vaegan": "VAE-GAN"}
+MODEL_ORDER = ("vae", "beta_vae", "vqvae", "vaegan")
+SAMPLER_MODELS = {
+    "normal": ("vae", "beta_vae", "vaegan"),
+    "gmm": ("vae", "beta_vae", "vqvae", "vaegan"),
+    "pixelcnn": ("vqvae",),
+}
+SAMPLER_ORDER = ("normal", "gmm", "pixelcnn")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One trained model: a model family, its beta (1 for VAE/VAE-GAN, None for VQ-VAE), a seed."""
+
+    model: str
+    beta: float | None
+    seed: int
+
+    @property
+    def id(self) -> str:
+        beta = f"/beta~{format_beta(self.beta)}" if self.model == "beta_vae" else ""
+        return f"{self.model}{beta}/seed~{self.seed}"
+
+    @property
+    def family(self) -> str:
+        return FAMILY[self.model]
+
+    @property
+    def label(self) -> str:
+        return f"β-VAE β={format_beta(self.beta)}" if self.model == "beta_vae" else self.family
+
+
+def format_beta(beta: float) -> str:
+    """Stable text for a beta: 4 and 4.0 give '4', 0.5 gives '0.5'."""
+    return f"{float(beta):g}"
+
+
+@cache
+def _schema() -> dict:
+    import yaml
+
+    return yaml.safe_load(SCHEMA.read_text())
+
+
+def _key(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "<top level>"
+
+
+def validate(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
+    """Check `config` against the schema, fill in defaults, return a new dict.
+
+    Raises VaebenchError with one line naming the offending key. Defaults are filled for
+    every object the schema describes, also where the user gave the parent (unlike
+    snakemake.utils.validate, which fills only under `default: {}` parents).
+    """
+    import jsonschema
+
+    config = json.loads(json.dumps(config))  # plain types, a private copy
+    schema = _schema()
+    _fill_defaults(config, schema)
+    validator = jsonschema.Draft7Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))
+    if errors:
+        err = jsonschema.exceptions.best_match(errors)
+        key = _key(err.absolute_path)
+        if err.validator == "additionalProperties":
+            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            allowed = ", ".join(err.schema.get("properties", {}))
+            raise VaebenchError(
+                f"{source}: unknown key {_key([*err.absolute_path, extra[0]])!r}; "
+                f"allowed under {key}: {allowed}"
+            )
+        raise VaebenchError(f"{source}: key {key!r}: {err.message}")
+    if config["dataset"]["name"] != "shapes" and not config["dataset"]["root"]:
+        raise VaebenchError(
+            f"{source}: key 'dataset.root' must name the folder of the "
+            f"{config['dataset']['name']} dataset"
+        )
+    return config
+
+
+def _fill_defaults(instance: Any, schema: dict) -> None:
+    if not isinstance(instance, dict) or schema.get("type") != "object":
+        return
+    for name, sub in schema.get("properties", {}).items():
+        if name not in instance and "default" in sub:
+            instance[name] = json.loads(json.dumps(sub["default"]))
+        if name in instance:
+            _fill_defaults(instance[name], sub)
+
+
+def runs(config: dict[str, Any]) -> list[Run]:
+    """The run table: one Run per model x beta x seed, in a fixed, readable order."""
+    out = []
+    models = [m for m in MODEL_ORDER if m in config["models"]]
+    for model in models:
+        if model == "beta_vae":
+            betas = sorted(float(b) for b in config["betas"])
+        else:  # VAE and VAE-GAN weigh their KL by 1; VQ-VAE has no KL term
+            betas = [None] if model == "vqvae" else [1.0]
+        for beta in betas:
+            for seed in sorted(config["seeds"]):
+                out.append(Run(model, beta, int(seed)))
+    return out
+
+
+def run_by_id(config: dict[str, Any], run_id: str) -> Run:
+    for run in runs(config):
+        if run.id == run_id:
+            return run
+    raise VaebenchError(f"run {run_id!r} is not in the config's run table")
+
+
+def samplers(config: dict[str, Any], run: Run) -> list[str]:
+    """The samplers configured for this run's model family."""
+    wanted = set(config["sampling"]["samplers"])
+    return [s for s in SAMPLER_ORDER if s in wanted and run.model in SAMPLER_MODELS[s]]
+
+
+def train_params(config: dict[str, Any], run: Run) -> dict[str, Any]:
+    """Everything a training job depends on, and nothing else."""
+    params = {
+        "run": run.id,
+        "model": run.model,
+        "beta": run.beta,
+        "seed": run.seed,
+        "network": config["network"],
+        "training": config["training"],
+        "image_size": config["dataset"]["image_size"],
+    }
+    if run.model in ("vqvae", "vaegan"):
+        params[run.model] = config[run.model]
+    if run.model == "vqvae":
+        params["training"] = {
+            k: v for k, v in config["training"].items() if k != "reconstruction_loss"
+        }
+    if run.model == "vaegan":
+        params["training"] = {
+            k: v
+            for k, v in config["training"].items()
+            if k not in ("reconstruction_loss", "learning_rate")
+        }
+    return _stable(params)
+
+
+def sampler_params(config: dict[str, Any], run: Run, sampler: str) -> dict[str, Any]:
+    params = {
+        "run": run.id,
+        "sampler": sampler,
+        "seed": run.seed,
+        "n_samples": config["sampling"]["n_samples"],
+    }
+    if sampler in config["sampling"]:
+        params[sampler] = config["sampling"][sampler]
+    return _stable(params)
+
+
+def _stable(obj: Any) -> Any:
+    """Plain types with sorted keys, so params compare equal across config reorderings."""
+    if isinstance(obj, dict):
+        return {k: _stable(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list | tuple):
+        return [_stable(v) for v in obj]
+    return obj

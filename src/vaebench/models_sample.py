@@ -1,0 +1,117 @@
+"""Generating samples from a trained run: the prior, a latent GMM, or a PixelCNN code prior.
+
+- `normal`: Pythae's NormalSampler (z ~ N(0, I) through the decoder); VAE, β-VAE, VAE-GAN.
+- `gmm`: a Gaussian mixture fitted on the training latents, for every family. Pythae's
+  GaussianMixtureSampler fits on *sampled* z, asserts `train_data.max() >= 1` and cannot fit
+  VQ-VAE's spatial code grids (sklearn wants 2-D input), so we fit the same estimator with
+  the same settings (sklearn GaussianMixture, full covariance, max_iter 2000, tol 1e-3) on
+  flattened posterior means (Gaussian families) or quantized codes (VQ-VAE), with a fixed
+  random_state; VQ-VAE draws are snapped to the nearest codebook vectors before decoding.
+- `pixelcnn`: Pythae's PixelCNNSampler fitted on the VQ-VAE's code indices (the maintainers'
+  advice for sampling a VQ-VAE).
+Samples are returned as uint8 images, like saved image files.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import numpy as np
+import torch
+from pythae.models import VQVAE
+from pythae.samplers import NormalSampler, PixelCNNSampler, PixelCNNSamplerConfig
+from pythae.trainers import BaseTrainerConfig
+
+from vaebench import VaebenchError
+from vaebench.models import device, seed_everything, to_float
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+
+
+@torch.inference_mode()
+def latents(model, images: np.ndarray, batch_size: int = 256) -> torch.Tensor:
+    """Deterministic latents: posterior means, or VQ-VAE's quantized code grids (B x D x h x w)."""
+    dev = next(model.parameters()).device
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = to_float(np.asarray(images[i : i + batch_size])).to(dev)
+        emb = model.encoder(x).embedding
+        if isinstance(model, VQVAE):
+            emb = emb.reshape(emb.shape[0], 1, 1, -1) if emb.ndim == 2 else emb
+            emb = model.quantizer(emb.permute(0, 2, 3, 1)).quantized_vector
+        out.append(emb)
+    return torch.cat(out)
+
+
+@torch.inference_mode()
+def _decode(model, z: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    parts = [model.decoder(z[i : i + batch_size]).reconstruction for i in range(0, len(z), batch_size)]
+    return to_uint8(torch.cat(parts))
+
+
+def sample_gmm(model, train_x: np.ndarray, n: int, n_components: int, seed: int) -> np.ndarray:
+    from sklearn.mixture import GaussianMixture
+
+    z = latents(model, train_x)
+    shape = z.shape[1:]
+    flat = z.reshape(len(z), -1).double().cpu().numpy()
+    gmm = GaussianMixture(
+        n_components=min(n_components, len(flat)),
+        covariance_type="full",
+        max_iter=2000,
+        tol=1e-3,
+        random_state=seed,
+    ).fit(flat)
+    draws, _ = gmm.sample(n)
+    draws = draws[np.random.default_rng(seed).permutation(n)]  # sklearn groups by component
+    zs = torch.from_numpy(draws).float().reshape(n, *shape).to(next(model.parameters()).device)
+    if isinstance(model, VQVAE):
+        with torch.inference_mode():
+            zs = model.quantizer(zs.permute(0, 2, 3, 1)).quantized_vector
+    return _decode(model, zs)
+
+
+def sample_pixelcnn(model, train_x: np.ndarray, val_x: np.ndarray, n: int, cfg: dict, seed: int):
+    x = to_float(train_x)
+    if float(x.max()) < 1.0:
+        raise VaebenchError(
+            "pixelcnn: Pythae's PixelCNN sampler needs training images whose maximum is 1.0 "
+            "(its fit asserts it); this dataset has no fully saturated pixel"
+        )
+    sampler = PixelCNNSampler(
+        model, PixelCNNSamplerConfig(n_layers=cfg["n_layers"], kernel_size=cfg["kernel_size"])
+    )
+    with tempfile.TemporaryDirectory(prefix=".pixelcnn-") as work:
+        tc = BaseTrainerConfig(
+            output_dir=work,
+            num_epochs=cfg["epochs"],
+            learning_rate=cfg["learning_rate"],
+            per_device_train_batch_size=cfg["batch_size"],
+            per_device_eval_batch_size=cfg["batch_size"],
+            seed=seed,
+            no_cuda=device().type != "cuda",
+        )
+        val = to_float(val_x)
+        sampler.fit(x, eval_data=val if float(val.max()) >= 1.0 else None, training_config=tc)
+    seed_everything(seed)
+    with torch.inference_mode():
+        return to_uint8(sampler.sample(num_samples=n, batch_size=min(n, 256)))
+
+
+def sample(model, params: dict[str, Any], train_x: np.ndarray, val_x: np.ndarray) -> np.ndarray:
+    """`params` is config.sampler_params(...): sampler name, n_samples, seed and settings."""
+    name, n, seed = params["sampler"], params["n_samples"], params["seed"]
+    seed_everything(seed)
+    if name == "normal":
+        with torch.inference_mode():
+            return to_uint8(NormalSampler(model).sample(num_samples=n, batch_size=min(n, 256)))
+    if name == "gmm":
+        return sample_gmm(model, train_x, n, params["gmm"]["n_components"], seed)
+    if name == "pixelcnn":
+        return sample_pixelcnn(model, train_x, val_x, n, params["pixelcnn"], seed)
+    raise VaebenchError(f"sampling.samplers: unknown sampler {name!r}")
+
+

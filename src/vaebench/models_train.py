@@ -1,0 +1,224 @@
+"""Training one run with Pythae's trainers, driven epoch by epoch by our own loop.
+
+Pythae's `train()` cannot resume, writes to a timestamped folder, keeps losses on stderr
+and re-seeds once at the start. We keep its trainers (their optimizers and `train_step` /
+`eval_step`, including VAE-GAN's coupled-optimizer adversarial steps) and own the loop:
+- every epoch starts by seeding all RNGs from (seed, epoch), so a run resumed from an
+  epoch-boundary checkpoint continues with exactly the random stream it would have had;
+- one history row per epoch (train/eval losses, VAE-GAN's per-part losses, seconds);
+- the best epoch by validation loss is kept (Pythae's choice of final model);
+- a checkpoint (model, optimizers, best model, history, epoch) every `checkpoint_every`
+  epochs and when SIGTERM arrives (SLURM's warning before a kill);
+- a NaN or infinite loss stops the run with one line naming run, epoch and last finite loss.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pythae.data.datasets import DatasetOutput
+from pythae.models import VAEGAN
+from pythae.trainers import (
+    BaseTrainer,
+    BaseTrainerConfig,
+    CoupledOptimizerAdversarialTrainer,
+    CoupledOptimizerAdversarialTrainerConfig,
+)
+
+from vaebench import VaebenchError, io
+from vaebench.models import build, device, seed_everything
+
+OPTIMIZERS = ("optimizer", "encoder_optimizer", "decoder_optimizer", "discriminator_optimizer")
+PARTS = ("encoder_loss", "decoder_loss", "discriminator_loss")
+
+
+class Uint8Images(torch.utils.data.Dataset):
+    """uint8 N x C x H x W images held once in memory, converted to [0, 1] per item."""
+
+    def __init__(self, images: np.ndarray):
+        self.x = torch.from_numpy(np.ascontiguousarray(images))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int) -> DatasetOutput:
+        return DatasetOutput(data=self.x[i].float().div_(255))
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return (seed * 1_000_003 + epoch) % 2**31
+
+
+def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, workdir: Path):
+    """The Pythae trainer this model family uses (VAE-GAN: coupled-optimizer adversarial)."""
+    t = params["training"]
+    common = dict(
+        output_dir=str(workdir),
+        num_epochs=t["epochs"],
+        per_device_train_batch_size=t["batch_size"],
+        per_device_eval_batch_size=t["batch_size"],
+        seed=params["seed"],
+        no_cuda=device().type != "cuda",
+    )
+    train_ds, val_ds = Uint8Images(train_x), Uint8Images(val_x)
+    if isinstance(model, VAEGAN):
+        g = params["vaegan"]
+        cfg = CoupledOptimizerAdversarialTrainerConfig(
+            **common,
+            encoder_learning_rate=g["encoder_learning_rate"],
+            decoder_learning_rate=g["decoder_learning_rate"],
+            discriminator_learning_rate=g["discriminator_learning_rate"],
+        )
+        return CoupledOptimizerAdversarialTrainer(model, train_ds, val_ds, training_config=cfg)
+    cfg = BaseTrainerConfig(**common, learning_rate=t["learning_rate"])
+    return BaseTrainer(model, train_ds, val_ds, training_config=cfg)
+
+
+def _losses(out) -> tuple[float, dict[str, float]]:
+    """Pythae returns a float, or (total, encoder, decoder, discriminator) for VAE-GAN."""
+    if isinstance(out, tuple):
+        return float(out[0]), dict(zip(PARTS, map(float, out[1:]), strict=True))
+    return float(out), {}
+
+
+class _Terminated(Exception):
+    pass
+
+
+def train(
+    params: dict[str, Any],
+    train_x: np.ndarray,
+    val_x: np.ndarray,
+    model_dir: str | Path,
+    history_path: str | Path,
+    checkpoint_path: str | Path,
+    log=print,
+) -> dict[str, Any]:
+    """Train one run; write the best model folder and history.parquet atomically.
+
+    Returns a summary (best epoch, epochs run, seconds, resumed-from epoch).
+    """
+    import pandas as pd
+
+    run, seed = params["run"], params["seed"]
+    epochs, every = params["training"]["epochs"], params["training"]["checkpoint_every"]
+    checkpoint_path = Path(checkpoint_path)
+    model = build(params)
+    Path(model_dir).parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".pythae-", dir=Path(model_dir).parent) as work:
+        trainer = make_trainer(model, params, train_x, val_x, Path(work))
+        trainer.prepare_training()
+        optims = {n: getattr(trainer, n) for n in OPTIMIZERS if getattr(trainer, n, None)}
+
+        state = {"epoch": 0, "history": [], "best_loss": math.inf, "best_epoch": 0}
+        best_weights = copy.deepcopy(model.state_dict())
+        start = _load_checkpoint(checkpoint_path, params, model, optims)
+        if start is not None:
+            state, best_weights = start
+            log(f"{run}: resuming from the checkpoint at epoch {state['epoch']}")
+        resumed_from = state["epoch"]
+
+        def snapshot() -> dict:
+            return {
+                "params": params,
+                "state": copy.deepcopy(state),
+                "model": copy.deepcopy(model.state_dict()),
+                "best": best_weights,
+                "optimizers": {n: copy.deepcopy(o.state_dict()) for n, o in optims.items()},
+            }
+
+        last = snapshot()
+
+        def on_term(signum, frame):  # SLURM sends SIGTERM before killing a job
+            raise _Terminated
+
+        previous = signal.signal(signal.SIGTERM, on_term)
+        try:
+            for epoch in range(state["epoch"] + 1, epochs + 1):
+                seed_everything(epoch_seed(seed, epoch))
+                t0 = time.perf_counter()
+                train_loss, parts = _losses(trainer.train_step(epoch))
+                eval_loss, _ = _losses(trainer.eval_step(epoch))
+                seconds = time.perf_counter() - t0
+                _check_finite(run, epoch, train_loss, eval_loss, state["history"])
+                row = {"epoch": epoch, "train_loss": train_loss, "eval_loss": eval_loss}
+                row.update({p: parts.get(p, math.nan) for p in PARTS})
+                row["seconds"] = seconds
+                state["history"].append(row)
+                if eval_loss < state["best_loss"]:
+                    state["best_loss"], state["best_epoch"] = eval_loss, epoch
+                    best_weights = copy.deepcopy(model.state_dict())
+                state["epoch"] = epoch
+                log(f"{run}: epoch {epoch}/{epochs} train {train_loss:.4f} "
+                    f"eval {eval_loss:.4f} ({seconds:.1f} s)")  # fmt: skip
+                last = snapshot()
+                if epoch % every == 0 and epoch < epochs:
+                    _save_checkpoint(checkpoint_path, last)
+        except _Terminated:
+            _save_checkpoint(checkpoint_path, last)
+            raise VaebenchError(
+                f"{run}: stopped by SIGTERM; checkpoint of epoch {last['state']['epoch']} "
+                f"saved to {checkpoint_path}, the next attempt resumes from it"
+            ) from None
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+        model.load_state_dict(best_weights)
+        meta = io.provenance(params, device=str(device()))
+        summary = {
+            "run": run,
+            "best_epoch": state["best_epoch"],
+            "best_eval_loss": state["best_loss"],
+            "epochs": epochs,
+            "resumed_from_epoch": resumed_from,
+            "train_seconds": sum(r["seconds"] for r in state["history"]),
+        }
+        meta["training"] = summary
+        history = pd.DataFrame(state["history"])
+        history.insert(0, "run", run)
+        with io.atomic_dir(model_dir) as tmp:
+            model.save(str(tmp))
+            io.save_json(Path(tmp) / "vaebench.json", meta)
+        io.save_parquet(history_path, history, meta)
+    if checkpoint_path.exists():
+        checkpoint_path.unlink()
+    return summary
+
+
+def _check_finite(run: str, epoch: int, train_loss: float, eval_loss: float, history) -> None:
+    if math.isfinite(train_loss) and math.isfinite(eval_loss):
+        return
+    last = next((r["train_loss"] for r in reversed(history)), None)
+    last_txt = f"{last:.6g} at epoch {epoch - 1}" if last is not None else "none (first epoch)"
+    raise VaebenchError(
+        f"{run}: diverged at epoch {epoch} (train loss {train_loss}, eval loss {eval_loss}); "
+        f"last finite train loss: {last_txt}; lower training.learning_rate and rerun"
+    )
+
+
+def _save_checkpoint(path: Path, snap: dict) -> None:
+    with io.atomic_path(path, ".pt") as tmp:
+        torch.save(snap, tmp)
+
+
+def _load_checkpoint(path: Path, params: dict, model, optims: dict):
+    """(state, best_weights) from a checkpoint of the same params, else None."""
+    if not path.exists():
+        return None
+    snap = torch.load(path, map_location="cpu", weights_only=True)
+    if snap.get("params") != params:
+        os.unlink(path)  # written under other settings: not ours to continue
+        return None
+    model.load_state_dict(snap["model"])
+    for name, opt in optims.items():
+        opt.load_state_dict(snap["optimizers"][name])
+    return snap["state"], snap["best"]
