@@ -1,0 +1,22 @@
+# vaebench: VAE, β-VAE sweep, VQ-VAE and VAE-GAN compared with perceptual metrics.
+#   snakemake --cores 4 --resources gpu=1                    the study (config.yaml)
+#   snakemake --cores 2 --resources gpu=1 --configfile workflow/configs/demo.yaml
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True

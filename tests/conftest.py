@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny config and real Snakemake runs of the workflow in a temp folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+TINY = {
+    "dataset": {"name": "shapes", "n_train": 128, "n_val": 32, "n_test": 32, "crop": None,
+                "salt": "tiny"},
+    "models": ["vae", "beta_vae", "vqvae", "vaegan"],
+    "betas": [0.5, 4],
+    "seeds": [0],
+    "network": {"preset": "small", "latent_dim": 4, "width": 8},
+    "training": {"epochs": 2, "batch_size": 32, "learning_rate": 0.001, "checkpoint_every": 1},
+    "vqvae": {"num_embeddings": 8},
+    "sampling": {"n_samples": 16, "gmm": {"n_components": 2},
+                 "pixelcnn": {"epochs": 1, "n_layers": 2, "kernel_size": 3}},
+    "metrics": {"kid": {"subset_size": 8, "n_subsets": 4}, "n_boot": 20},
+    "weights": {"allow_random": True},
+}  # fmt: skip
+
+
+def smk(workdir: Path, config: dict, *args: str, check: bool = True, timeout: int = 900):
+    """Run the real workflow in `workdir` with `config`; return the CompletedProcess."""
+    cfg = workdir / "config.test.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    cmd = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(cfg), "--cores", "2", "--resources", "gpu=1", *args]  # fmt: skip
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and out.returncode != 0:
+        raise AssertionError(f"snakemake failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
+    return out
+
+
+def pending(workdir: Path, config: dict) -> set[str]:
+    """Files a run would (re)create, from `snakemake -n --summary` (its `plan` column)."""
+    out = smk(workdir, config, "-n", "--summary").stdout.splitlines()
+    header = next(i for i, line in enumerate(out) if line.startswith("output_file"))
+    cols = out[header].split("\t")
+    rows = [dict(zip(cols, line.split("\t"), strict=False)) for line in out[header + 1 :]]
+    return {r["output_file"] for r in rows if r.get("plan") and r["plan"] != "no update"}
+
+
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """One real run of the whole DAG on the tiny config (shared by the e2e tests)."""
+    work = tmp_path_factory.mktemp("study")
+    smk(work, TINY)
+    return work

@@ -1,0 +1,105 @@
+"""Config validation (one-line errors naming the key) and the config -> run table logic."""
+
+import copy
+
+import pytest
+import yaml
+
+from vaebench import VaebenchError
+from vaebench import config as vb
+
+BASE = {"dataset": {"name": "shapes"}, "models": ["vae", "beta_vae", "vqvae", "vaegan"],
+        "betas": [0.5, 1, 4], "seeds": [0]}  # fmt: skip
+
+
+def with_(path: str, value):
+    cfg = copy.deepcopy(BASE)
+    node = cfg
+    *parents, last = path.split(".")
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[last] = value
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "path, value, key",
+    [
+        ("betas", [0.5, -1], "betas[1]"),
+        ("betas", [0], "betas[0]"),
+        ("betas", [], "betas"),
+        ("seeds", [], "seeds"),
+        ("models", ["vae", "gan"], "models[1]"),
+        ("dataset.name", "mnist", "dataset.name"),
+        ("dataset.n_train", "many", "dataset.n_train"),
+        ("dataset.n_test", 0, "dataset.n_test"),
+        ("training.epochs", 1.5, "training.epochs"),
+        ("network.preset", "huge", "network.preset"),
+        ("metrics.ms_ssim.scales", 9, "metrics.ms_ssim.scales"),
+        ("weights.allow_random", "yes", "weights.allow_random"),
+    ],
+)
+def test_schema_errors_are_one_line_and_name_the_key(path, value, key):
+    with pytest.raises(VaebenchError) as err:
+        vb.validate(with_(path, value))
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert repr(key) in msg
+
+
+def test_unknown_key_is_named_with_the_allowed_ones():
+    with pytest.raises(VaebenchError, match=r"unknown key 'training.epoch'.*epochs"):
+        vb.validate(with_("training.epoch", 3))
+
+
+def test_missing_root_for_celeba():
+    with pytest.raises(VaebenchError, match="dataset.root"):
+        vb.validate(with_("dataset.name", "celeba"))
+
+
+def test_defaults_are_filled_under_given_parents():
+    cfg = vb.validate(with_("training.epochs", 3))
+    assert cfg["training"]["batch_size"] == 64
+    assert cfg["sampling"]["gmm"]["n_components"] == 10
+    assert cfg["metrics"]["ms_ssim"] == {"kernel": 7, "scales": 4}
+
+
+def test_shipped_configs_validate():
+    for path in ["config.yaml", "workflow/configs/demo.yaml"]:
+        with open(path) as f:
+            vb.validate(yaml.safe_load(f), source=path)
+
+
+def test_run_table_ids_and_order():
+    cfg = vb.validate(BASE)
+    ids = [r.id for r in vb.runs(cfg)]
+    assert ids == ["vae/seed~0", "beta_vae/beta~0.5/seed~0", "beta_vae/beta~1/seed~0",
+                   "beta_vae/beta~4/seed~0", "vqvae/seed~0", "vaegan/seed~0"]  # fmt: skip
+    assert {r.model: r.beta for r in vb.runs(cfg)}["vqvae"] is None
+
+
+def test_params_do_not_depend_on_list_order_and_are_per_job():
+    a = vb.validate(BASE)
+    b = vb.validate({**BASE, "betas": [4, 1, 0.5], "models": ["vaegan", "vqvae", "beta_vae", "vae"]})
+    for ra, rb in zip(vb.runs(a), vb.runs(b), strict=True):
+        assert vb.train_params(a, ra) == vb.train_params(b, rb)
+        for s in vb.samplers(a, ra):
+            assert vb.sampler_params(a, ra, s) == vb.sampler_params(b, rb, s)
+    vq = vb.run_by_id(a, "vqvae/seed~0")
+    assert "vaegan" not in vb.train_params(a, vq)
+    assert "reconstruction_loss" not in vb.train_params(a, vq)["training"]
+
+
+def test_samplers_per_family():
+    cfg = vb.validate(BASE)
+    got = {r.model: vb.samplers(cfg, r) for r in vb.runs(cfg)}
+    assert got == {"vae": ["normal", "gmm"], "beta_vae": ["normal", "gmm"],
+                   "vqvae": ["gmm", "pixelcnn"], "vaegan": ["normal", "gmm"]}  # fmt: skip
+
+
+def test_config_import_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import vaebench.config, sys; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,1 @@
+# metrics rules: see the metrics issue
