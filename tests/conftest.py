@@ -14,27 +14,48 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 TINY = {
-    "dataset": {"name": "shapes", "n_train": 128, "n_val": 32, "n_test": 32, "crop": None,
-                "salt": "tiny"},
+    "dataset": {
+        "name": "shapes",
+        "n_train": 128,
+        "n_val": 32,
+        "n_test": 32,
+        "crop": None,
+        "salt": "tiny",
+    },
     "models": ["vae", "beta_vae", "vqvae", "vaegan"],
     "betas": [0.5, 4],
     "seeds": [0],
     "network": {"preset": "small", "latent_dim": 4, "width": 8},
     "training": {"epochs": 2, "batch_size": 32, "learning_rate": 0.001, "checkpoint_every": 1},
     "vqvae": {"num_embeddings": 8},
-    "sampling": {"n_samples": 16, "gmm": {"n_components": 2},
-                 "pixelcnn": {"epochs": 1, "n_layers": 2, "kernel_size": 3}},
+    "sampling": {
+        "n_samples": 16,
+        "gmm": {"n_components": 2},
+        "pixelcnn": {"epochs": 1, "n_layers": 2, "kernel_size": 3},
+    },
     "metrics": {"kid": {"subset_size": 8, "n_subsets": 4}, "n_boot": 20},
     "weights": {"allow_random": True},
-}  # fmt: skip
+}
 
 
 def smk(workdir: Path, config: dict, *args: str, check: bool = True, timeout: int = 900):
     """Run the real workflow in `workdir` with `config`; return the CompletedProcess."""
     cfg = workdir / "config.test.yaml"
     cfg.write_text(yaml.safe_dump(config))
-    cmd = [*SNAKEMAKE, "-s", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", str(cfg), "--cores", "2", "--resources", "gpu=1", *args]  # fmt: skip
+    cmd = [
+        *SNAKEMAKE,
+        "-s",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(cfg),
+        "--cores",
+        "2",
+        "--resources",
+        "gpu=1",
+        *args,
+    ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and out.returncode != 0:

@@ -8,8 +8,12 @@ import yaml
 from vaebench import VaebenchError
 from vaebench import config as vb
 
-BASE = {"dataset": {"name": "shapes"}, "models": ["vae", "beta_vae", "vqvae", "vaegan"],
-        "betas": [0.5, 1, 4], "seeds": [0]}  # fmt: skip
+BASE = {
+    "dataset": {"name": "shapes"},
+    "models": ["vae", "beta_vae", "vqvae", "vaegan"],
+    "betas": [0.5, 1, 4],
+    "seeds": [0],
+}
 
 
 def with_(path: str, value):
@@ -73,14 +77,22 @@ def test_shipped_configs_validate():
 def test_run_table_ids_and_order():
     cfg = vb.validate(BASE)
     ids = [r.id for r in vb.runs(cfg)]
-    assert ids == ["vae/seed~0", "beta_vae/beta~0.5/seed~0", "beta_vae/beta~1/seed~0",
-                   "beta_vae/beta~4/seed~0", "vqvae/seed~0", "vaegan/seed~0"]  # fmt: skip
+    assert ids == [
+        "vae/seed~0",
+        "beta_vae/beta~0.5/seed~0",
+        "beta_vae/beta~1/seed~0",
+        "beta_vae/beta~4/seed~0",
+        "vqvae/seed~0",
+        "vaegan/seed~0",
+    ]
     assert {r.model: r.beta for r in vb.runs(cfg)}["vqvae"] is None
 
 
 def test_params_do_not_depend_on_list_order_and_are_per_job():
     a = vb.validate(BASE)
-    b = vb.validate({**BASE, "betas": [4, 1, 0.5], "models": ["vaegan", "vqvae", "beta_vae", "vae"]})
+    b = vb.validate(
+        {**BASE, "betas": [4, 1, 0.5], "models": ["vaegan", "vqvae", "beta_vae", "vae"]}
+    )
     for ra, rb in zip(vb.runs(a), vb.runs(b), strict=True):
         assert vb.train_params(a, ra) == vb.train_params(b, rb)
         for s in vb.samplers(a, ra):
@@ -93,8 +105,12 @@ def test_params_do_not_depend_on_list_order_and_are_per_job():
 def test_samplers_per_family():
     cfg = vb.validate(BASE)
     got = {r.model: vb.samplers(cfg, r) for r in vb.runs(cfg)}
-    assert got == {"vae": ["normal", "gmm"], "beta_vae": ["normal", "gmm"],
-                   "vqvae": ["gmm", "pixelcnn"], "vaegan": ["normal", "gmm"]}  # fmt: skip
+    assert got == {
+        "vae": ["normal", "gmm"],
+        "beta_vae": ["normal", "gmm"],
+        "vqvae": ["gmm", "pixelcnn"],
+        "vaegan": ["normal", "gmm"],
+    }
 
 
 def test_config_import_does_not_import_torch():

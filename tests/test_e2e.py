@@ -7,8 +7,8 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import TINY, pending
+
 from vaebench import config as vb
 
 pytestmark = pytest.mark.e2e
@@ -48,7 +48,9 @@ def test_saved_model_reloads_to_identical_reconstructions(tiny_study):
     for run in ("vae/seed~0", "vqvae/seed~0"):
         net = models.load(tiny_study / "results/runs" / run / "model")
         recon, _ = models.reconstruct(net, test)
-        np.testing.assert_array_equal(recon, np.load(tiny_study / "results/runs" / run / "recon.npy"))
+        np.testing.assert_array_equal(
+            recon, np.load(tiny_study / "results/runs" / run / "recon.npy")
+        )
 
 
 def test_second_run_does_nothing(tiny_study):

@@ -140,6 +140,12 @@ def samplers(config: dict[str, Any], run: Run) -> list[str]:
     return [s for s in SAMPLER_ORDER if s in wanted and run.model in SAMPLER_MODELS[s]]
 
 
+def run_info(run: Run) -> dict[str, Any]:
+    """The identifying columns every per-run Parquet file carries."""
+    return {"run": run.id, "model": run.model, "family": run.family, "beta": run.beta,
+            "seed": run.seed}  # fmt: skip
+
+
 def train_params(config: dict[str, Any], run: Run) -> dict[str, Any]:
     """Everything a training job depends on, and nothing else."""
     params = {

@@ -58,8 +58,9 @@ def prepare_data(dataset: dict, out_dir: str, threads: int = 1) -> None:
     data.prepare(dataset, out_dir, workers=threads)
 
 
-def train(params: dict, train: str, val: str, model: str, history: str, checkpoint: str,
-          threads: int = 1) -> None:  # fmt: skip
+def train(
+    params: dict, train: str, val: str, model: str, history: str, checkpoint: str, threads: int = 1
+) -> None:
     _torch(threads)
     from vaebench import models_train
 
@@ -81,8 +82,9 @@ def reconstruct(model: str, test: str, recon: str, kl: str, grid: str, threads: 
     grids.save_grid(grid, [images[:8], (x_hat[:8] * 255).round().astype(np.uint8)])
 
 
-def sample(model: str, params: dict, train: str, val: str, samples: str, grid: str,
-           threads: int = 1) -> None:  # fmt: skip
+def sample(
+    model: str, params: dict, train: str, val: str, samples: str, grid: str, threads: int = 1
+) -> None:
     _torch(threads)
     from vaebench import grids, models, models_sample
 
@@ -90,3 +92,234 @@ def sample(model: str, params: dict, train: str, val: str, samples: str, grid: s
     x = models_sample.sample(net, params, io.load_npy(train), io.load_npy(val))
     io.save_npy(samples, x)
     grids.save_grid(grid, [x[i : i + 8] for i in range(0, min(len(x), 32), 8)])
+
+
+# --- metrics -----------------------------------------------------------------------------
+
+
+def stage_weights(cache: str, allow_random: bool, report: str, threads: int = 1) -> None:
+    """The one job that may reach the network: fetch or place the LPIPS/FID weights."""
+    _torch(threads)
+    from vaebench import metrics_weights
+
+    metrics_weights.stage_weights(cache, allow_random=allow_random, report=report)
+
+
+def _metric_device():
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _metrics_meta(mcfg: dict, cache: str, extra: dict | None = None) -> dict:
+    from vaebench import metrics, metrics_weights
+
+    weights = metrics_weights.check_weights(cache)
+    meta = io.provenance({"metrics": mcfg, **(extra or {})}, device=str(_metric_device()))
+    meta["metrics"] = metrics.metric_settings(mcfg["ms_ssim"]["kernel"], mcfg["ms_ssim"]["scales"])
+    meta["weights"] = weights
+    meta["weights_official"] = all(w["official"] for w in weights.values())
+    return meta
+
+
+def per_image_frame(info: dict, x, x_hat, kl, lpips_model, mcfg: dict):
+    """One row per image: identifying columns, then bce ... lpips, kl, -ELBO and objective.
+
+    VQ-VAE (beta None) has no β-weighted objective: that column is empty, not a number.
+    """
+    import pandas as pd
+
+    from vaebench import metrics
+
+    df = metrics.reconstruction_metrics(
+        x,
+        x_hat,
+        lpips_model=lpips_model,
+        ms_ssim_kernel=mcfg["ms_ssim"]["kernel"],
+        ms_ssim_scales=mcfg["ms_ssim"]["scales"],
+        batch_size=mcfg["batch_size"],
+        device=_metric_device(),
+    )
+    df["kl"] = np.asarray(kl, dtype=np.float64)
+    df["neg_elbo"] = df["bce"] + df["kl"]
+    beta = info["beta"]
+    df["objective"] = df["bce"] + beta * df["kl"] if beta is not None else np.nan
+    ids = {k: info[k] for k in ("run", "model", "family", "beta", "seed")}
+    head = pd.DataFrame({**ids, "image": np.arange(len(df))})
+    head["beta"] = head["beta"].astype("float64")
+    cols = ["bce", "mse", "kl", "neg_elbo", "objective", "psnr", "ssim", "ms_ssim", "gmsd", "lpips"]
+    return pd.concat([head, df[cols]], axis=1)
+
+
+def recon_metrics(
+    info: dict,
+    mcfg: dict,
+    test: str,
+    recon: str,
+    kl: str,
+    weights_cache: str,
+    out: str,
+    threads: int = 1,
+) -> None:
+    _torch(threads)
+    from vaebench import metrics
+
+    meta = _metrics_meta(mcfg, weights_cache, {"run": info})
+    lp = metrics.load_lpips(weights_cache, _metric_device())
+    df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), io.load_npy(kl), lp, mcfg)
+    io.save_parquet(out, df, meta)
+
+
+def test_features(
+    test: str, weights_cache: str, out: str, batch_size: int = 32, threads: int = 1
+) -> None:
+    """Inception features of the test set, computed once and shared by every run."""
+    _torch(threads)
+    from vaebench import metrics, metrics_weights
+
+    metrics_weights.check_weights(weights_cache)
+    feats = metrics.inception_features(
+        io.load_npy(test), weights_cache, _metric_device(), batch_size
+    )
+    io.save_npy(out, feats)
+
+
+def generation_metrics(
+    info: dict,
+    sampler: str,
+    mcfg: dict,
+    model: str,
+    samples: str,
+    test_features: str,
+    weights_cache: str,
+    out_set: str,
+    out_roundtrip: str,
+    threads: int = 1,
+) -> None:
+    """FID/KID/precision/recall against the test set, and the samples' round-trip metrics."""
+    import pandas as pd
+
+    _torch(threads)
+    from vaebench import metrics, models
+
+    meta = _metrics_meta(mcfg, weights_cache, {"run": info, "sampler": sampler})
+    dev = _metric_device()
+    x = io.load_npy(samples)
+    real = io.load_npy(test_features)
+    fake = metrics.inception_features(x, weights_cache, dev, mcfg["batch_size"])
+    subset = min(mcfg["kid"]["subset_size"], len(real), len(fake))
+    kid_mean, kid_std = metrics.kid(real, fake, subset, mcfg["kid"]["n_subsets"], seed=info["seed"])
+    precision, recall = metrics.precision_recall(real, fake, k=mcfg["pr_k"])
+    row = {
+        **info,
+        "sampler": sampler,
+        "fid": metrics.frechet_distance(real, fake),
+        "kid_mean": kid_mean,
+        "kid_std": kid_std,
+        "precision": precision,
+        "recall": recall,
+        "n_generated": len(fake),
+        "n_reference": len(real),
+        "kid_subset_size": subset,
+    }
+    set_level = pd.DataFrame([row])
+    set_level["beta"] = set_level["beta"].astype("float64")
+    net = models.load(model, dev)
+    x_hat, kl = models.reconstruct(net, x)
+    rt = per_image_frame(info, x, x_hat, kl, metrics.load_lpips(weights_cache, dev), mcfg)
+    rt.insert(5, "sampler", sampler)
+    io.save_parquet(out_set, set_level, meta)
+    io.save_parquet(out_roundtrip, rt, meta)
+
+
+# --- aggregation: tables and figures -------------------------------------------------------
+
+
+def tables(
+    recon: list[str],
+    generation: list[str],
+    roundtrip: list[str],
+    n_boot: int,
+    out_dir: str,
+    threads: int = 1,
+) -> None:
+    """The study's tables: reconstruction, generation, metric agreement, paired comparisons."""
+    from vaebench import agreement
+    from vaebench import tables as tb
+
+    out = Path(out_dir)
+    per_image, info = tb.load_metrics(recon)
+    set_level, ginfo = tb.load_metrics(generation)
+    rt, rinfo = tb.load_metrics(roundtrip)
+    official = info["weights_official"] and ginfo["weights_official"] and rinfo["weights_official"]
+    common = dict(
+        weights_official=official,
+        settings=info["settings"],
+        metadata=io.provenance({"n_boot": n_boot}),
+    )
+    tb.write_table(
+        tb.reconstruction_table(per_image, n_boot=n_boot),
+        out / "reconstruction",
+        title="Reconstruction of held-out test images",
+        **common,
+    )
+    tb.write_table(
+        tb.generation_table(set_level, rt, n_boot=n_boot),
+        out / "generation",
+        title="Generation: FID/KID/precision/recall, and sample round-trip",
+        **common,
+    )
+    tb.write_table(
+        agreement.metric_agreement(per_image, n_boot=n_boot),
+        out / "metric_agreement",
+        title="Do the metrics agree? Kendall τ between metric rankings",
+        **common,
+    )
+    tb.write_table(
+        agreement.paired_comparisons(per_image, n_boot=n_boot),
+        out / "paired_comparisons",
+        title="Paired comparisons between runs (paired bootstrap)",
+        **common,
+    )
+
+
+def figures(
+    test: str,
+    recons: dict[str, str],
+    samples: dict[str, dict[str, str]],
+    histories: dict[str, str],
+    recon_table: str,
+    agreement_table: str,
+    out_dir: str,
+    threads: int = 1,
+) -> None:
+    """The study's figures; `recons`, `histories` map row labels / run ids to files and
+    `samples` maps sampler -> label -> file."""
+    import pandas as pd
+
+    from vaebench import figures as fg
+
+    out = Path(out_dir)
+    table = pd.read_parquet(recon_table)
+    official = bool(table["weights_official"].all())
+    tau = pd.read_parquet(agreement_table)
+    fg.reconstruction_grid(
+        io.load_npy(test),
+        {k: io.load_npy(v) for k, v in recons.items()},
+        out / "reconstruction_grid",
+        weights_official=official,
+    )
+    for sampler, files in samples.items():
+        fg.sample_grid(
+            {k: io.load_npy(v) for k, v in files.items()},
+            out / f"samples_{sampler}",
+            weights_official=official,
+        )
+    fg.metric_vs_beta(table, out / "metric_vs_beta", weights_official=official)
+    fg.rate_distortion(table, out / "rate_distortion", weights_official=official)
+    fg.learning_curves(
+        {k: pd.read_parquet(v) for k, v in histories.items()},
+        out / "learning_curves",
+        weights_official=official,
+    )
+    fg.agreement_heatmap(tau, out / "agreement_heatmap", weights_official=official)

@@ -21,8 +21,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from pythae.models import VAE, VAEGAN, VQVAE, AutoModel, BetaVAE
-from pythae.models import BetaVAEConfig, VAEConfig, VAEGANConfig, VQVAEConfig
+from pythae.models import (
+    VAE,
+    VAEGAN,
+    VQVAE,
+    AutoModel,
+    BetaVAE,
+    BetaVAEConfig,
+    VAEConfig,
+    VAEGANConfig,
+    VQVAEConfig,
+)
 from pythae.models.base.base_utils import ModelOutput
 from pythae.models.nn import BaseDecoder, BaseDiscriminator, BaseEncoder
 from torch import nn
@@ -176,7 +185,10 @@ def _nets(preset: str, model: str, cfg: Any, width: int) -> dict[str, nn.Module]
             "encoder": pb.Encoder_ResNet_VQVAE_CELEBA(cfg),
             "decoder": pb.Decoder_ResNet_VQVAE_CELEBA(cfg),
         }
-    nets = {"encoder": pb.Encoder_ResNet_VAE_CELEBA(cfg), "decoder": pb.Decoder_ResNet_AE_CELEBA(cfg)}
+    nets = {
+        "encoder": pb.Encoder_ResNet_VAE_CELEBA(cfg),
+        "decoder": pb.Decoder_ResNet_AE_CELEBA(cfg),
+    }
     if model == "vaegan":
         nets["discriminator"] = pb.Discriminator_Conv_CELEBA(cfg)
     return nets

@@ -48,7 +48,9 @@ def latents(model, images: np.ndarray, batch_size: int = 256) -> torch.Tensor:
 
 @torch.inference_mode()
 def _decode(model, z: torch.Tensor, batch_size: int = 256) -> np.ndarray:
-    parts = [model.decoder(z[i : i + batch_size]).reconstruction for i in range(0, len(z), batch_size)]
+    parts = [
+        model.decoder(z[i : i + batch_size]).reconstruction for i in range(0, len(z), batch_size)
+    ]
     return to_uint8(torch.cat(parts))
 
 
@@ -113,5 +115,3 @@ def sample(model, params: dict[str, Any], train_x: np.ndarray, val_x: np.ndarray
     if name == "pixelcnn":
         return sample_pixelcnn(model, train_x, val_x, n, params["pixelcnn"], seed)
     raise VaebenchError(f"sampling.samplers: unknown sampler {name!r}")
-
-

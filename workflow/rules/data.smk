@@ -4,12 +4,14 @@ rule prepare_data:
         val=f"{DATA}/val.npy",
         test=f"{DATA}/test.npy",
         manifest=f"{DATA}/manifest.json",
-    params:
-        dataset=config["dataset"],
-    threads: 2
     log:
         "results/logs/prepare_data.log",
     benchmark:
         "results/benchmarks/prepare_data.tsv"
+    conda:
+        "../../envs/vaebench.yaml"
+    threads: 2
+    params:
+        dataset=config["dataset"],
     script:
         "../scripts/prepare_data.py"

@@ -1,2 +1,35 @@
-TABLES = []
-FIGURES = []
+localrules:
+    tables,
+    figures,
+
+
+rule tables:
+    input:
+        recon=metric_files("reconstruction"),
+        generation=metric_files("generation"),
+        roundtrip=metric_files("roundtrip"),
+    output:
+        **TABLE_OUTPUTS,
+    log:
+        "results/logs/tables.log",
+    conda:
+        "../../envs/vaebench.yaml"
+    params:
+        n_boot=config["metrics"]["n_boot"],
+    script:
+        "../scripts/tables.py"
+
+
+rule figures:
+    input:
+        unpack(figure_inputs),
+    output:
+        **FIGURE_OUTPUTS,
+    log:
+        "results/logs/figures.log",
+    conda:
+        "../../envs/vaebench.yaml"
+    params:
+        files=figure_files(),
+    script:
+        "../scripts/figures.py"

@@ -5,16 +5,18 @@ rule train:
     output:
         model=directory("results/runs/{run}/model"),
         history="results/runs/{run}/history.parquet",
-    params:
-        cfg=train_params,
-        checkpoint="results/runs/{run}/checkpoint.pt",
-    threads: 2
-    resources:
-        gpu=1,
     log:
         "results/logs/train/{run}.log",
     benchmark:
         "results/benchmarks/train/{run}.tsv"
+    conda:
+        "../../envs/vaebench.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        cfg=train_params,
+        checkpoint="results/runs/{run}/checkpoint.pt",
     script:
         "../scripts/train.py"
 
@@ -27,11 +29,13 @@ rule reconstruct:
         recon="results/runs/{run}/recon.npy",
         kl="results/runs/{run}/kl.npy",
         grid="results/runs/{run}/recon_grid.png",
-    threads: 1
     log:
         "results/logs/reconstruct/{run}.log",
     benchmark:
         "results/benchmarks/reconstruct/{run}.tsv"
+    conda:
+        "../../envs/vaebench.yaml"
+    threads: 1
     script:
         "../scripts/reconstruct.py"
 
@@ -44,12 +48,14 @@ rule sample:
     output:
         samples="results/runs/{run}/samples_{sampler}.npy",
         grid="results/runs/{run}/samples_{sampler}.png",
-    params:
-        cfg=sampler_params,
-    threads: 1
     log:
         "results/logs/sample/{run}/{sampler}.log",
     benchmark:
         "results/benchmarks/sample/{run}/{sampler}.tsv"
+    conda:
+        "../../envs/vaebench.yaml"
+    threads: 1
+    params:
+        cfg=sampler_params,
     script:
         "../scripts/sample.py"

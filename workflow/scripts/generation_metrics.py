@@ -1,0 +1,17 @@
+from pathlib import Path
+
+from vaebench import jobs
+
+jobs.run(
+    snakemake,
+    jobs.generation_metrics,
+    info=snakemake.params.info,
+    sampler=snakemake.wildcards.sampler,
+    mcfg=snakemake.params.metrics,
+    model=snakemake.input.model,
+    samples=snakemake.input.samples,
+    test_features=snakemake.input.test_features,
+    weights_cache=str(Path(snakemake.input.weights).parent),
+    out_set=snakemake.output.set_level,
+    out_roundtrip=snakemake.output.roundtrip,
+)

@@ -1,0 +1,15 @@
+from pathlib import Path
+
+from vaebench import jobs
+
+jobs.run(
+    snakemake,
+    jobs.recon_metrics,
+    info=snakemake.params.info,
+    mcfg=snakemake.params.metrics,
+    test=snakemake.input.test,
+    recon=snakemake.input.recon,
+    kl=snakemake.input.kl,
+    weights_cache=str(Path(snakemake.input.weights).parent),
+    out=snakemake.output[0],
+)

@@ -1,0 +1,13 @@
+from pathlib import Path
+
+from vaebench import jobs
+
+jobs.run(
+    snakemake,
+    jobs.tables,
+    recon=list(snakemake.input.recon),
+    generation=list(snakemake.input.generation),
+    roundtrip=list(snakemake.input.roundtrip),
+    n_boot=snakemake.params.n_boot,
+    out_dir=str(Path(snakemake.output[0]).parent),
+)
