@@ -146,8 +146,16 @@ def train(
             for epoch in range(state["epoch"] + 1, epochs + 1):
                 seed_everything(epoch_seed(seed, epoch))
                 t0 = time.perf_counter()
-                train_loss, parts = _losses(trainer.train_step(epoch))
-                eval_loss, _ = _losses(trainer.eval_step(epoch))
+                try:
+                    train_loss, parts = _losses(trainer.train_step(epoch))
+                    eval_loss, _ = _losses(trainer.eval_step(epoch))
+                except (ArithmeticError, RuntimeError) as err:
+                    # Pythae raises ArithmeticError on NaN losses; torch's BCE raises "should
+                    # be between 0 and 1" on NaN outputs. Any other error is a real bug.
+                    nan_output = "between 0 and 1" in str(err) or not _finite(model)
+                    if isinstance(err, RuntimeError) and not nan_output:
+                        raise
+                    train_loss = eval_loss = math.nan
                 seconds = time.perf_counter() - t0
                 _check_finite(run, epoch, train_loss, eval_loss, state["history"])
                 row = {"epoch": epoch, "train_loss": train_loss, "eval_loss": eval_loss}
@@ -192,6 +200,10 @@ def train(
     if checkpoint_path.exists():
         checkpoint_path.unlink()
     return summary
+
+
+def _finite(model) -> bool:
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 def _check_finite(run: str, epoch: int, train_loss: float, eval_loss: float, history) -> None:
