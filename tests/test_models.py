@@ -101,8 +101,10 @@ def test_divergence_names_run_epoch_and_last_finite_loss(tmp_path, images):
     params = vb.train_params(CFG, RUNS["vae"])
     params["training"] = {**params["training"], "learning_rate": 1e12}
     with pytest.raises(VaebenchError, match=r"vae/seed~0: diverged at epoch \d+.*last finite"):
-        models_train.train(params, images[:32], images[32:], tmp_path / "m",
-                           tmp_path / "h.parquet", tmp_path / "c.pt", log=lambda *a: None)  # fmt: skip
+        models_train.train(
+            params, images[:32], images[32:], tmp_path / "m", tmp_path / "h.parquet",
+            tmp_path / "c.pt", log=lambda *a: None,
+        )  # fmt: skip
     assert not (tmp_path / "m").exists() and not (tmp_path / "h.parquet").exists()
 
 
