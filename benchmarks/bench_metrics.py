@@ -1,0 +1,137 @@
+"""Benchmark: the per-image metric suite batched vs one image at a time, and LPIPS overhead.
+
+    .venv/bin/python benchmarks/bench_metrics.py --out results/bench/metrics.json
+
+Both variants run on the same images in one process, interleaved, best of --repeats (the
+machine may be shared; the minimum is the least disturbed run). Weights are random stand-ins
+in a temporary cache: speed does not depend on their values.
+
+metrics_speedup = one-at-a-time seconds / batched seconds (target >= 10 on 2 CPU cores).
+lpips_overhead  = seconds of LPIPS inside the batched suite / a bare lpips_model(x, y)
+                  forward over the same chunks already on the device in [-1, 1] (target <= 1.2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+
+import numpy as np
+import torch
+from skimage import data
+
+from vaebench import metrics
+from vaebench.io import save_json, versions
+from vaebench.metrics_weights import write_random_weights
+
+
+def photo_crops(n: int, seed: int = 0) -> np.ndarray:
+    """n random RGB 64 x 64 uint8 crops (N x 3 x H x W) of scikit-image's bundled photos."""
+    rng = np.random.default_rng(seed)
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
+    out = []
+    for k in range(n):
+        p = photos[k % len(photos)]
+        i, j = rng.integers(0, p.shape[0] - 64), rng.integers(0, p.shape[1] - 64)
+        out.append(p[i : i + 64, j : j + 64])
+    return np.stack(out).transpose(0, 3, 1, 2).copy()
+
+
+def degrade(x: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A stand-in reconstruction: 3x3 box blur plus Gaussian noise, float32 in [0, 1]."""
+    t = torch.from_numpy(x).float() / 255
+    t = torch.nn.functional.avg_pool2d(t, 3, stride=1, padding=1, count_include_pad=False)
+    g = torch.Generator().manual_seed(seed)
+    return (t + 0.03 * torch.randn(t.shape, generator=g)).clamp(0, 1).numpy()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=256, help="number of images")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", help="write the results as JSON here")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+
+    x = photo_crops(args.n)
+    x_hat = degrade(x)
+    with tempfile.TemporaryDirectory() as cache:
+        write_random_weights(cache)
+        model = metrics.load_lpips(cache)
+    bs = args.batch_size
+
+    def suite(batch_size: int) -> tuple[float, dict]:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        metrics.reconstruction_metrics(
+            x, x_hat, lpips_model=model, batch_size=batch_size, timings=timings
+        )
+        return time.perf_counter() - t0, timings
+
+    chunks = [
+        (torch.from_numpy(x_hat[i : i + bs]) * 2 - 1, torch.from_numpy(x[i : i + bs]) / 127.5 - 1)
+        for i in range(0, args.n, bs)
+    ]
+
+    @torch.inference_mode()
+    def bare_lpips() -> float:
+        t0 = time.perf_counter()
+        for a, b in chunks:
+            model(a, b)
+        return time.perf_counter() - t0
+
+    suite(bs), bare_lpips()  # warm-up: first calls allocate and pick kernels
+    load_before = os.getloadavg()
+    runs: dict[str, list] = {"batched": [], "single": [], "bare": []}
+    for _ in range(args.repeats):
+        runs["batched"].append(suite(bs))
+        runs["single"].append(suite(1))
+        runs["bare"].append(bare_lpips())
+    batched_s, batched_t = min(runs["batched"], key=lambda r: r[0])
+    single_s, single_t = min(runs["single"], key=lambda r: r[0])
+    lpips_in_suite = min(t["lpips"] for _, t in runs["batched"])
+    bare_s = min(runs["bare"])
+
+    result = {
+        "n_images": args.n,
+        "image_shape": list(x.shape[1:]),
+        "batch_size": bs,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "repeats": args.repeats,
+        "loadavg_1min_before_after": [load_before[0], os.getloadavg()[0]],
+        "seconds_batched": batched_s,
+        "seconds_one_at_a_time": single_s,
+        "metrics_speedup": single_s / batched_s,
+        "images_per_second_batched": args.n / batched_s,
+        "images_per_second_one_at_a_time": args.n / single_s,
+        "per_metric_seconds_batched": batched_t,
+        "per_metric_seconds_one_at_a_time": single_t,
+        "seconds_lpips_in_suite": lpips_in_suite,
+        "seconds_lpips_bare": bare_s,
+        "lpips_overhead": lpips_in_suite / bare_s,
+        "all_seconds": {
+            "batched": [r[0] for r in runs["batched"]],
+            "one_at_a_time": [r[0] for r in runs["single"]],
+            "lpips_bare": runs["bare"],
+        },
+        "versions": versions(),
+    }
+    width = max(map(len, result))
+    for k, v in result.items():
+        if isinstance(v, float):
+            print(f"{k:<{width}}  {v:.4g}")
+        elif not isinstance(v, dict):
+            print(f"{k:<{width}}  {v}")
+    print("per metric, batched       :", {k: round(v, 3) for k, v in batched_t.items()})
+    print("per metric, one at a time :", {k: round(v, 3) for k, v in single_t.items()})
+    if args.out:
+        save_json(args.out, result)
+
+
+if __name__ == "__main__":
+    main()

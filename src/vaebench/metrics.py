@@ -1,0 +1,412 @@
+"""Image metrics: per-image reconstruction metrics and set-level generation metrics.
+
+The only module that imports lpips and piq. Images are N x 3 x H x W arrays (numpy, memmap or
+torch); uint8 is divided by 255, float must already be in [0, 1]. The candidate image is
+clamped to [0, 1] before any metric: piq asserts the range, and decoder outputs overshoot.
+Work runs in chunks (default 32, the fastest on CPU; one image at a time is ~6x slower for
+LPIPS) under inference mode with every network in eval().
+
+Per-image columns (float64), candidate x_hat against reference x:
+  bce      sum over C*H*W of torch's binary_cross_entropy(x_hat, x) in nats, as Pythae's
+           'bce' loss. No extra eps: torch clamps each log term at -100, so a pixel costs at
+           most 100 nats (the same as clamping x_hat to [e^-100, 1 - e^-100] inside the logs).
+           Computed in float64.
+  mse      mean over C*H*W of (x - x_hat)^2, float64.
+  psnr     piq's definition with data_range=1: -10 log10(mse + 1e-8), from the float64 mse;
+           identical images give 80 dB (piq's eps), not inf, so means stay finite.
+  ssim     piq.ssim, data_range=1, Gaussian kernel 11 / sigma 1.5, k1=0.01, k2=0.03, mean over
+           channels. piq's automatic downsampling starts at 384 px, so at 64 px this equals
+           skimage structural_similarity(gaussian_weights=True, sigma=1.5,
+           use_sample_covariance=False, data_range=1).
+  ms_ssim  piq.multi_scale_ssim, data_range=1, with a configurable kernel and number of scales
+           (config key metrics.ms_ssim): the default 11 / 5 scales needs >= 161 px. With s
+           scales we use the first s of the paper's weights (0.0448, 0.2856, 0.3001, 0.2363,
+           0.1333) renormalised to sum to 1 (piq renormalises any weights it is given).
+  gmsd     piq.gmsd, data_range=1, on the YIQ luminance after 2x2 average pooling. piq takes
+           the population std of the similarity map (divides by n, not n - 1): ~0.05% below
+           the authors' MATLAB GMSD at 64 px (factor sqrt((n - 1) / n)).
+  lpips    lpips 0.1.4, AlexNet trunk, version 0.1, inputs scaled to [-1, 1]: the LPIPS that
+           papers report. Alex and VGG scores are not comparable.
+
+Generation metrics work on Inception pool3 features (pytorch-fid's weights, through piq):
+FID with our own scipy Frechet distance (piq's iterative matrix square root stops early and
+gives FID(x, x) ~ 1.5), unbiased KID over equal-size subsets, and k-NN precision/recall.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import lpips
+import numpy as np
+import pandas as pd
+import piq
+import scipy.linalg
+import torch
+import torch.nn.functional as F
+from piq.feature_extractors import InceptionV3
+
+from vaebench import VaebenchError
+from vaebench.metrics_weights import ALEXNET, INCEPTION, WeightFile, hub_dir, require_weights
+
+METRIC_COLUMNS = ("bce", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
+MS_SSIM_PAPER_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+PSNR_EPS = 1e-8  # piq.psnr's constant
+SSIM_KERNEL, SSIM_SIGMA = 11, 1.5
+FEATURE_DIM = 2048
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def ms_ssim_min_size(kernel: int, scales: int) -> int:
+    """Smallest side MS-SSIM accepts: the kernel must fit the coarsest of `scales` levels."""
+    return (kernel - 1) * 2 ** (scales - 1) + 1
+
+
+def ms_ssim_weights(scales: int) -> tuple[float, ...]:
+    """The first `scales` weights of the MS-SSIM paper, renormalised to sum to 1."""
+    w = MS_SSIM_PAPER_WEIGHTS[:scales]
+    return tuple(v / sum(w) for v in w)
+
+
+def check_ms_ssim(kernel: int, scales: int, height: int, width: int) -> None:
+    """Raise a VaebenchError naming metrics.ms_ssim if the settings do not fit the images."""
+    if kernel < 3 or kernel % 2 == 0 or not 1 <= scales <= len(MS_SSIM_PAPER_WEIGHTS):
+        raise VaebenchError(
+            f"config key metrics.ms_ssim: kernel must be odd and >= 3 and scales in 1..5, got "
+            f"kernel {kernel}, scales {scales}"
+        )
+    need = ms_ssim_min_size(kernel, scales)
+    if min(height, width) < need:
+        raise VaebenchError(
+            f"config key metrics.ms_ssim: kernel {kernel} with {scales} scales needs images of "
+            f"at least {need}x{need} px, got {height}x{width}; at 64 px use kernel 7 with 4 "
+            f"scales (49 px) or kernel 11 with 3 scales (41 px)"
+        )
+
+
+def metric_settings(ms_ssim_kernel: int = 7, ms_ssim_scales: int = 4) -> dict:
+    """Everything that defines the numbers, for Parquet metadata and table headers."""
+    return {
+        "input": "x_hat clamped to [0, 1]; uint8 / 255",
+        "bce": "sum over C*H*W of torch binary_cross_entropy, log terms clamped at -100, nats",
+        "mse": "mean over C*H*W",
+        "psnr": {"data_range": 1.0, "eps": PSNR_EPS, "identical_images_db": 80.0},
+        "ssim": {
+            "impl": "piq.ssim",
+            "data_range": 1.0,
+            "kernel_size": SSIM_KERNEL,
+            "kernel_sigma": SSIM_SIGMA,
+            "k1": 0.01,
+            "k2": 0.03,
+            "downsample": "piq default (none below 384 px)",
+        },
+        "ms_ssim": {
+            "impl": "piq.multi_scale_ssim",
+            "data_range": 1.0,
+            "kernel_size": ms_ssim_kernel,
+            "kernel_sigma": SSIM_SIGMA,
+            "scales": ms_ssim_scales,
+            "scale_weights": list(ms_ssim_weights(ms_ssim_scales)),
+            "min_size": ms_ssim_min_size(ms_ssim_kernel, ms_ssim_scales),
+        },
+        "gmsd": {
+            "impl": "piq.gmsd",
+            "data_range": 1.0,
+            "t": 170 / 255**2,
+            "std": "population (piq); sqrt((n-1)/n) below the MATLAB reference",
+        },
+        "lpips": {"net": "alex", "version": "0.1", "input_range": [-1, 1]},
+        "versions": {p: metadata.version(p) for p in ("lpips", "piq", "torch", "torchvision")},
+    }
+
+
+# ---------------------------------------------------------------------------- networks
+
+
+def _bad_weights(path: Path, wf: WeightFile, err: Exception) -> VaebenchError:
+    first = (str(err).strip().splitlines() or [""])[0][:200]
+    return VaebenchError(
+        f"{path} could not be loaded as the {wf.purpose} ({type(err).__name__}: {first}); "
+        f"delete it and run `snakemake --cores 1 stage_weights`, or put the file from {wf.url} "
+        f"there"
+    )
+
+
+@contextlib.contextmanager
+def _offline_load(cache: str | os.PathLike, wf: WeightFile) -> Iterator[None]:
+    """Load library weights from our cache only; a bad file becomes a one-line error.
+
+    The file is checked first, so torch.hub finds it cached and never tries to download.
+    torchvision's deprecation warnings (lpips and piq still pass `pretrained=`) are muted.
+    """
+    path = require_weights(cache, wf)
+    with hub_dir(cache), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            yield
+        except VaebenchError:
+            raise
+        except Exception as e:  # unpickling, zip or state-dict mismatch: all mean a bad file
+            raise _bad_weights(path, wf, e) from e
+
+
+def load_lpips(cache: str | os.PathLike, device: str | torch.device = "cpu") -> lpips.LPIPS:
+    """LPIPS v0.1 with the AlexNet trunk from `<cache>/hub/checkpoints`, in eval mode.
+
+    eval() matters: the linear layers have dropout. Give it inputs in [-1, 1].
+    """
+    with _offline_load(cache, ALEXNET):
+        model = lpips.LPIPS(net="alex", version="0.1", verbose=False)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def load_inception(cache: str | os.PathLike, device: str | torch.device = "cpu") -> InceptionV3:
+    """piq's FID Inception (pytorch-fid weights) returning pool3 features, in eval mode.
+
+    It resizes inputs to 299 x 299 (bilinear, align_corners=False) and maps [0, 1] to
+    [-1, 1] itself, as pytorch-fid does.
+    """
+    with _offline_load(cache, INCEPTION):
+        model = InceptionV3(output_blocks=[3], resize_input=True, normalize_input=True)
+    return model.to(device).eval().requires_grad_(False)
+
+
+# ---------------------------------------------------------------------------- per image
+
+
+def _unit(a, device: str | torch.device, name: str) -> torch.Tensor:
+    """A chunk as float64 on `device`: uint8 / 255, float as is (checked to be in [0, 1])."""
+    t = a if torch.is_tensor(a) else torch.from_numpy(np.ascontiguousarray(a))
+    if t.dtype == torch.uint8:
+        return t.to(device=device, dtype=torch.float64) / 255.0
+    t = t.to(device=device, dtype=torch.float64)
+    if name == "x" and t.numel() and (t.min() < 0 or t.max() > 1):
+        raise ValueError(
+            f"reference images x must be uint8 or float in [0, 1], got "
+            f"[{t.min().item():.3g}, {t.max().item():.3g}]"
+        )
+    return t
+
+
+def _check_images(*arrays) -> None:
+    shape = tuple(arrays[0].shape)
+    for a in arrays:
+        if a.ndim != 4 or a.shape[1] != 3 or tuple(a.shape) != shape:
+            raise ValueError(
+                f"expected N x 3 x H x W image arrays of equal shape, got "
+                f"{[tuple(b.shape) for b in arrays]}"
+            )
+
+
+class _Clock:
+    """Adds the seconds of each block to `timings[name]` (no-op when timings is None)."""
+
+    def __init__(self, timings: dict | None, device: str | torch.device):
+        self.timings = timings
+        self.cuda = torch.device(device).type == "cuda"
+
+    @contextlib.contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        if self.timings is None:
+            yield
+            return
+        if self.cuda:
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        yield
+        if self.cuda:
+            torch.cuda.synchronize()
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+
+
+@torch.inference_mode()
+def reconstruction_metrics(
+    x,
+    x_hat,
+    *,
+    lpips_model: lpips.LPIPS,
+    ms_ssim_kernel: int = 7,
+    ms_ssim_scales: int = 4,
+    batch_size: int = 32,
+    device: str | torch.device = "cpu",
+    timings: dict[str, float] | None = None,
+) -> pd.DataFrame:
+    """One row per image, float64 columns METRIC_COLUMNS (definitions in the module doc).
+
+    `timings`, if given, accumulates seconds per metric (for benchmarks).
+    """
+    _check_images(x, x_hat)
+    n, _, h, w = x.shape
+    check_ms_ssim(ms_ssim_kernel, ms_ssim_scales, h, w)
+    scale_weights = torch.tensor(ms_ssim_weights(ms_ssim_scales), device=device)
+    lpips_model.eval()
+    clock = _Clock(timings, device)
+    out = {k: np.empty(n, dtype=np.float64) for k in METRIC_COLUMNS}
+    for i in range(0, n, batch_size):
+        ref64 = _unit(x[i : i + batch_size], device, "x")
+        rec64 = _unit(x_hat[i : i + batch_size], device, "x_hat").clamp_(0, 1)
+        ref, rec = ref64.float(), rec64.float()
+        with clock("bce"):
+            bce = F.binary_cross_entropy(rec64, ref64, reduction="none").sum((1, 2, 3))
+        with clock("mse"):
+            mse = (rec64 - ref64).square().mean((1, 2, 3))
+        with clock("psnr"):
+            psnr = -10 * torch.log10(mse + PSNR_EPS)
+        with clock("ssim"):
+            ssim = piq.ssim(
+                rec,
+                ref,
+                kernel_size=SSIM_KERNEL,
+                kernel_sigma=SSIM_SIGMA,
+                data_range=1.0,
+                reduction="none",
+            )
+        with clock("ms_ssim"):
+            ms_ssim = piq.multi_scale_ssim(
+                rec,
+                ref,
+                kernel_size=ms_ssim_kernel,
+                kernel_sigma=SSIM_SIGMA,
+                data_range=1.0,
+                reduction="none",
+                scale_weights=scale_weights,
+            )
+        with clock("gmsd"):
+            gmsd = piq.gmsd(rec, ref, data_range=1.0, reduction="none")
+        with clock("lpips"):
+            lp = lpips_model(rec * 2 - 1, ref * 2 - 1).flatten()
+        for k, v in zip(METRIC_COLUMNS, (bce, mse, psnr, ssim, ms_ssim, gmsd, lp), strict=True):
+            out[k][i : i + len(v)] = v.double().cpu().numpy()
+    return pd.DataFrame(out)
+
+
+# ---------------------------------------------------------------------------- generation
+
+
+@torch.inference_mode()
+def inception_features(
+    images, cache: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 32
+) -> np.ndarray:
+    """Pool3 features (N, 2048) float64 of N x 3 x H x W images, as pytorch-fid computes them.
+
+    Slow on CPU (~14 images/s at 64 -> 299 px on 2 cores): keep N small off a GPU.
+    """
+    _check_images(images)
+    model = load_inception(cache, device)
+    feats = [np.empty((0, FEATURE_DIM))]
+    for i in range(0, len(images), batch_size):
+        batch = _unit(images[i : i + batch_size], device, "x_hat").clamp_(0, 1).float()
+        feats.append(model(batch)[0].flatten(1).double().cpu().numpy())
+    return np.concatenate(feats)
+
+
+def _features(f, name: str) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError(f"{name}: expected an (N >= 2, D) feature array, got shape {f.shape}")
+    return f
+
+
+def _cov_factor(f: np.ndarray) -> np.ndarray:
+    """A (k, D) matrix A with A.T @ A == np.cov(f, rowvar=False) and k = min(N, D)."""
+    a = (f - f.mean(0)) / np.sqrt(len(f) - 1)
+    return a if len(a) <= a.shape[1] else np.linalg.qr(a, mode="r")
+
+
+def frechet_distance(f1, f2) -> float:
+    """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^1/2) of two feature sets.
+
+    With S_i = A_i^T A_i, the eigenvalues of S1 S2 are the squared singular values of
+    A1 A2^T, so tr((S1 S2)^1/2) is that matrix's nuclear norm: real and >= 0 by construction,
+    no imaginary parts to discard (pytorch-fid's sqrtm needs that) and no early-stopping
+    iteration (piq's). FID(x, x) is 0 to rounding. The SVD is min(N1, D) x min(N2, D), so
+    small sets are fast. FID is biased ~c/N: compare only at equal N and report N.
+    """
+    f1, f2 = _features(f1, "f1"), _features(f2, "f2")
+    if f1.shape[1] != f2.shape[1]:
+        raise ValueError(f"feature dimensions differ: {f1.shape[1]} vs {f2.shape[1]}")
+    a1, a2 = _cov_factor(f1), _cov_factor(f2)
+    diff = f1.mean(0) - f2.mean(0)
+    tr_sqrt = scipy.linalg.svdvals(a1 @ a2.T).sum()
+    return float(diff @ diff + np.sum(a1 * a1) + np.sum(a2 * a2) - 2 * tr_sqrt)
+
+
+def kid(f1, f2, subset_size: int, n_subsets: int, seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception Distance: mean and std (ddof=0) of unbiased MMD^2 over subsets.
+
+    Kernel k(x, y) = (x.y / D + 1)^3. Each subset draws `subset_size` rows from each set
+    without replacement, so subset_size <= min(N1, N2): a row drawn twice would pair with
+    itself in the within-set sums and bias them. Equal sizes keep the estimator unbiased
+    whatever N1 and N2 are (piq.KID instead asserts or truncates on unequal N).
+    """
+    f1, f2 = _features(f1, "f1"), _features(f2, "f2")
+    m, d = subset_size, f1.shape[1]
+    if not 2 <= m <= min(len(f1), len(f2)):
+        raise VaebenchError(
+            f"config key metrics.kid.subset_size = {m} must be between 2 and min(N_real, "
+            f"N_generated) = {min(len(f1), len(f2))}: lower it or evaluate more images"
+        )
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_subsets)
+    for s in range(n_subsets):
+        x = f1[rng.choice(len(f1), m, replace=False)]
+        y = f2[rng.choice(len(f2), m, replace=False)]
+        kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
+        within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        values[s] = within - 2 * kxy.mean()
+    return float(values.mean()), float(values.std())
+
+
+def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
+    return np.maximum(d2, 0.0, out=d2)
+
+
+def _row_step(n_cols: int) -> int:
+    return max(1, (1 << 24) // max(n_cols, 1))  # ~128 MB of float64 distances per chunk
+
+
+def _knn_radii2(f: np.ndarray, k: int) -> np.ndarray:
+    """Squared distance of each row to its k-th nearest other row (the row itself is 0th)."""
+    out = np.empty(len(f))
+    step = _row_step(len(f))
+    for i in range(0, len(f), step):
+        out[i : i + step] = np.partition(_sq_dists(f[i : i + step], f), k, axis=1)[:, k]
+    return out
+
+
+def _inside(query: np.ndarray, ref: np.ndarray, radii2: np.ndarray) -> float:
+    """Fraction of query rows inside at least one ball (ref_j, radius_j)."""
+    hits = 0
+    step = _row_step(len(ref))
+    for i in range(0, len(query), step):
+        hits += int((_sq_dists(query[i : i + step], ref) <= radii2[None, :]).any(1).sum())
+    return hits / len(query)
+
+
+def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkaanniemi et al. 2019) on feature vectors.
+
+    Each set's manifold is the union of balls around its points with radius the distance to
+    the k-th nearest neighbour in the same set. Precision: share of fake points inside the
+    real manifold (fidelity); recall: share of real points inside the fake manifold
+    (coverage).
+    """
+    real, fake = _features(real, "real"), _features(fake, "fake")
+    if not 1 <= k < min(len(real), len(fake)):
+        raise VaebenchError(
+            f"config key metrics.pr_k = {k} must be between 1 and "
+            f"min(N_real, N_generated) - 1 = {min(len(real), len(fake)) - 1}"
+        )
+    precision = _inside(fake, real, _knn_radii2(real, k))
+    recall = _inside(real, fake, _knn_radii2(fake, k))
+    return precision, recall

@@ -1,0 +1,245 @@
+"""Metric properties on real photo crops, offline, with randomly initialised network weights.
+
+The LPIPS trunk and the Inception are random stand-ins (write_random_weights), so tests check
+properties (identity, monotonicity, batching, agreement with independent implementations),
+never numbers of the real networks.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import piq
+import pytest
+import scipy.linalg
+import torch
+import torchvision.transforms.functional as TF
+from skimage import data
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from vaebench import VaebenchError
+from vaebench import metrics as M
+from vaebench.metrics_weights import write_random_weights
+
+NOISE = (0.02, 0.05, 0.1, 0.2)
+BLUR = (0.6, 1.0, 1.6, 2.5)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any connection attempt fails the test: metric code must never reach the network."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("metric code tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+
+
+@pytest.fixture(scope="session")
+def weights_cache(tmp_path_factory):
+    """A torch-hub cache holding random stand-ins for the AlexNet and Inception files."""
+    cache = tmp_path_factory.mktemp("weights")
+    write_random_weights(cache)
+    return cache
+
+
+@pytest.fixture(scope="session")
+def lpips_model(weights_cache):
+    torch.set_num_threads(2)
+    return M.load_lpips(weights_cache)
+
+
+@pytest.fixture(scope="session")
+def crops() -> np.ndarray:
+    """16 RGB 64 x 64 uint8 crops (N x 3 x H x W) of scikit-image's bundled photos."""
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket()]
+    out = [p[i : i + 64, j : j + 64] for p in photos for i in (40, 150) for j in (60, 200)]
+    return np.stack(out).transpose(0, 3, 1, 2).copy()
+
+
+def _unit(u8: np.ndarray) -> np.ndarray:
+    return u8.astype(np.float64) / 255
+
+
+def _noisy(u8: np.ndarray, sigma: float, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).standard_normal(u8.shape)
+    return np.clip(_unit(u8) + sigma * noise, 0, 1).astype(np.float32)
+
+
+def _blurred(u8: np.ndarray, sigma: float) -> np.ndarray:
+    size = 2 * int(np.ceil(3 * sigma)) + 1
+    return TF.gaussian_blur(
+        torch.from_numpy(_unit(u8)).float(), [size, size], [sigma, sigma]
+    ).numpy()
+
+
+def test_identical_images(crops, lpips_model):
+    df = M.reconstruction_metrics(crops, crops, lpips_model=lpips_model)
+    assert list(df.columns) == list(M.METRIC_COLUMNS) and len(df) == len(crops)
+    assert (df.dtypes == np.float64).all()
+    assert (df["mse"] == 0).all()
+    assert np.allclose(df["ssim"], 1, atol=1e-6) and np.allclose(df["ms_ssim"], 1, atol=1e-6)
+    assert np.allclose(df["gmsd"], 0, atol=1e-6) and np.allclose(df["lpips"], 0, atol=1e-6)
+    # piq's eps caps PSNR of identical images at -10 log10(1e-8) = 80 dB instead of inf.
+    assert np.allclose(df["psnr"], 80.0)
+    # BCE of x against itself is the (positive) entropy of x, not 0.
+    assert (df["bce"] > 0).all()
+
+
+@pytest.mark.parametrize("kind", ["noise", "blur"])
+def test_every_metric_worsens_monotonically(crops, lpips_model, kind):
+    make, levels = (_noisy, NOISE) if kind == "noise" else (_blurred, BLUR)
+    dfs = [M.reconstruction_metrics(crops, make(crops, s), lpips_model=lpips_model) for s in levels]
+    higher_is_worse = {"bce": 1, "mse": 1, "gmsd": 1, "lpips": 1, "psnr": -1, "ssim": -1}
+    higher_is_worse["ms_ssim"] = -1
+    for col, sign in higher_is_worse.items():
+        values = np.stack([sign * df[col].to_numpy() for df in dfs])  # levels x images
+        assert (np.diff(values, axis=0) > 0).all(), f"{col} is not monotone in {kind}"
+
+
+def test_ssim_and_psnr_agree_with_scikit_image(crops, lpips_model):
+    x_hat = _noisy(crops, 0.1)
+    df = M.reconstruction_metrics(crops, x_hat, lpips_model=lpips_model)
+    for i in range(len(crops)):
+        ref = _unit(crops[i]).transpose(1, 2, 0)
+        rec = x_hat[i].astype(np.float64).transpose(1, 2, 0)
+        ssim = structural_similarity(
+            ref,
+            rec,
+            channel_axis=-1,
+            data_range=1,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+        )
+        assert abs(df["ssim"][i] - ssim) < 1e-4
+        assert abs(df["psnr"][i] - peak_signal_noise_ratio(ref, rec, data_range=1)) < 1e-4
+    as_torch = torch.from_numpy(x_hat), torch.from_numpy(_unit(crops)).float()
+    np.testing.assert_allclose(df["psnr"], piq.psnr(*as_torch, reduction="none"), atol=1e-4)
+
+
+def test_bce_is_torch_binary_cross_entropy_summed_per_image(crops, lpips_model):
+    x_hat = _noisy(crops, 0.3)  # clipping puts exact 0s and 1s in x_hat: the log clamp matters
+    df = M.reconstruction_metrics(crops, x_hat, lpips_model=lpips_model)
+    for i in range(len(crops)):
+        ref = torch.from_numpy(_unit(crops[i]))
+        rec = torch.from_numpy(x_hat[i]).double()
+        expected = torch.nn.functional.binary_cross_entropy(rec, ref, reduction="sum").item()
+        assert df["bce"][i] == pytest.approx(expected, rel=1e-12)
+        in_float32 = torch.nn.functional.binary_cross_entropy(
+            rec.float(), ref.float(), reduction="sum"
+        )
+        assert df["bce"][i] == pytest.approx(in_float32.item(), rel=1e-5)
+
+
+def test_batched_equals_one_at_a_time(crops, lpips_model):
+    x, x_hat = crops[:12], _noisy(crops[:12], 0.1)  # chunks of 8 + 4, then 12 of 1
+    batched = M.reconstruction_metrics(x, x_hat, lpips_model=lpips_model, batch_size=8)
+    single = M.reconstruction_metrics(x, x_hat, lpips_model=lpips_model, batch_size=1)
+    for col in M.METRIC_COLUMNS:
+        np.testing.assert_allclose(batched[col], single[col], rtol=1e-9, atol=1e-5, err_msg=col)
+
+
+def test_inputs_uint8_float_torch_and_clamping(crops, lpips_model):
+    x_hat = _noisy(crops[:4], 0.1)
+    ref = M.reconstruction_metrics(crops[:4], x_hat, lpips_model=lpips_model)
+    as_float = M.reconstruction_metrics(
+        torch.from_numpy(_unit(crops[:4])), torch.from_numpy(x_hat), lpips_model=lpips_model
+    )
+    np.testing.assert_allclose(ref.to_numpy(), as_float.to_numpy(), rtol=1e-6, atol=1e-6)
+    overshoot = x_hat * 1.3 - 0.15  # decoder outputs outside [0, 1] are clamped, not rejected
+    clamped = M.reconstruction_metrics(crops[:4], np.clip(overshoot, 0, 1), lpips_model=lpips_model)
+    raw = M.reconstruction_metrics(crops[:4], overshoot, lpips_model=lpips_model)
+    np.testing.assert_allclose(raw.to_numpy(), clamped.to_numpy())
+    with pytest.raises(ValueError, match="reference"):
+        M.reconstruction_metrics(_unit(crops[:4]) * 2, x_hat, lpips_model=lpips_model)
+
+
+def test_ms_ssim_settings_too_large_for_64px_name_the_config_key(crops, lpips_model):
+    with pytest.raises(VaebenchError, match=r"metrics\.ms_ssim.*161x161"):
+        M.reconstruction_metrics(
+            crops[:2], crops[:2], lpips_model=lpips_model, ms_ssim_kernel=11, ms_ssim_scales=5
+        )
+    ok = M.reconstruction_metrics(
+        crops[:2],
+        _noisy(crops[:2], 0.1),
+        lpips_model=lpips_model,
+        ms_ssim_kernel=11,
+        ms_ssim_scales=3,
+    )
+    assert ok["ms_ssim"].between(0, 1).all()
+    assert M.ms_ssim_weights(5) == pytest.approx(M.MS_SSIM_PAPER_WEIGHTS, rel=1e-3)
+    assert sum(M.ms_ssim_weights(4)) == pytest.approx(1.0)
+
+
+def test_metric_settings_record_versions_and_ms_ssim():
+    s = M.metric_settings(7, 4)
+    assert s["ms_ssim"]["min_size"] == 49 and len(s["ms_ssim"]["scale_weights"]) == 4
+    assert s["lpips"] == {"net": "alex", "version": "0.1", "input_range": [-1, 1]}
+    assert s["versions"]["lpips"] == "0.1.4" and s["versions"]["piq"] == "0.8.0"
+
+
+def test_inception_features_offline(crops, weights_cache):
+    feats = M.inception_features(crops[:3], weights_cache, batch_size=2)
+    assert feats.shape == (3, 2048) and feats.dtype == np.float64 and np.isfinite(feats).all()
+    assert feats.std(0).max() > 0  # random weights still separate different images
+    assert abs(M.frechet_distance(feats, feats)) < 1e-6
+
+
+def _reference_fid(f1, f2):
+    """pytorch-fid's formula with scipy.linalg.sqrtm (well-conditioned inputs only)."""
+    mu1, mu2 = f1.mean(0), f2.mean(0)
+    s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def test_frechet_distance():
+    rng = np.random.default_rng(0)
+    f1 = rng.standard_normal((500, 32)) @ rng.standard_normal((32, 32))
+    f2 = rng.standard_normal((400, 32)) * 1.5 + 0.3
+    assert abs(M.frechet_distance(f1, f1)) < 1e-6
+    shift = rng.standard_normal(32)
+    assert M.frechet_distance(f1, f1 + shift) == pytest.approx(shift @ shift, rel=1e-9)
+    assert M.frechet_distance(f1, f2) == pytest.approx(_reference_fid(f1, f2), rel=1e-8)
+    assert M.frechet_distance(f1, f2) == pytest.approx(M.frechet_distance(f2, f1), rel=1e-10)
+    # Fewer samples than dimensions (the test and demo regime): singular covariances.
+    g1 = rng.standard_normal((20, 2048)) * 3
+    assert abs(M.frechet_distance(g1, g1)) < 1e-6
+    assert M.frechet_distance(g1, g1 - 2.0) == pytest.approx(4.0 * 2048, rel=1e-9)
+    g1, g2 = rng.standard_normal((20, 128)) * 3, rng.standard_normal((30, 128)) + 1
+    s1, s2 = np.cov(g1, rowvar=False), np.cov(g2, rowvar=False)
+    eig = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()  # slow route
+    mu = g1.mean(0) - g2.mean(0)
+    expected = mu @ mu + np.trace(s1) + np.trace(s2) - 2 * eig
+    assert M.frechet_distance(g1, g2) == pytest.approx(expected, rel=1e-6)
+
+
+def test_kid():
+    rng = np.random.default_rng(1)
+    a, b = rng.standard_normal((600, 64)), rng.standard_normal((500, 64))
+    same_mean, same_std = M.kid(a, b, subset_size=200, n_subsets=20, seed=0)
+    shifted_mean, _ = M.kid(a, b + 0.5, subset_size=200, n_subsets=20, seed=0)
+    assert abs(same_mean) < 3 * same_std + 1e-3  # unbiased: ~0 for one distribution
+    assert shifted_mean > 20 * max(abs(same_mean), same_std)
+    assert M.kid(a, b, 200, 20, seed=0) == M.kid(a, b, 200, 20, seed=0)
+    # One subset of everything is deterministic: same estimator as piq.KID.
+    ours, _ = M.kid(a[:300], b[:300] + 0.2, subset_size=300, n_subsets=1)
+    theirs = piq.KID()(torch.from_numpy(a[:300]), torch.from_numpy(b[:300] + 0.2)).item()
+    assert ours == pytest.approx(theirs, rel=1e-9)
+    with pytest.raises(VaebenchError, match=r"metrics\.kid\.subset_size"):
+        M.kid(a, b, subset_size=501, n_subsets=2)
+
+
+def test_precision_recall():
+    rng = np.random.default_rng(2)
+    real = rng.standard_normal((300, 16))
+    assert M.precision_recall(real, real, k=3) == (1.0, 1.0)
+    assert M.precision_recall(real, real + 100.0, k=3) == (0.0, 0.0)
+    # Fakes squeezed to a small ball around the real mean: faithful, but poor coverage.
+    precision, recall = M.precision_recall(real, 0.05 * rng.standard_normal((300, 16)), k=3)
+    assert precision == 1.0 and recall < 0.2
+    with pytest.raises(VaebenchError, match=r"metrics\.pr_k"):
+        M.precision_recall(real[:3], real[:3], k=3)
