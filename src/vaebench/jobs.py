@@ -29,7 +29,6 @@ def run(smk: Any, job: Callable[..., Any], **kwargs: Any) -> None:
         sys.stdout.flush(), sys.stderr.flush()
         os.dup2(fd, 1), os.dup2(fd, 2)
         os.close(fd)
-    os.environ["OMP_NUM_THREADS"] = str(smk.threads)
     try:
         job(**kwargs, threads=smk.threads)
     except VaebenchError as err:

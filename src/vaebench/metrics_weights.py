@@ -45,7 +45,7 @@ class WeightFile:
     name: str
     url: str
     sha256: str  # of the official file; its first 8 hex digits are the suffix of `name`
-    size: int  # bytes of the official file (for messages only)
+    size: int  # bytes of the official file (for messages)
     purpose: str
 
 
@@ -79,7 +79,7 @@ def weight_path(cache: str | os.PathLike, wf: WeightFile) -> Path:
 def _missing_message(path: Path, wf: WeightFile) -> str:
     return (
         f"missing pretrained weights {path} ({wf.purpose}): run `{STAGE_COMMAND}` on a machine "
-        f"with network, or download {wf.url} to that path by hand"
+        f"with network, or download {wf.url} ({wf.size / 1e6:.0f} MB) to that path by hand"
     )
 
 
@@ -230,8 +230,8 @@ def stage_weights(
 # smaller still but makes every channel of a layer identical; LPIPS normalises features across
 # channels, so it then only sees the sign of one map and stays ~0 under moderate noise and
 # blur, i.e. the tests could not check anything. Biases are 0, BatchNorm scales 1.
-# Inception (48 convs with BatchNorm) would blow up or vanish with fixed statistics, so its
-# BatchNorm running mean/var are calibrated on one batch of smooth random images (rounded to
+# Inception (94 conv + BatchNorm layers) would blow up or vanish with fixed statistics, so its
+# BatchNorm running mean/var are calibrated on one smooth random 299 px image (rounded to
 # float16 so the bytes do not depend on the thread count).
 # ----------------------------------------------------------------------------------------
 
