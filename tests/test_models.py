@@ -119,3 +119,46 @@ def test_samplers_shapes_ranges_and_determinism(trained, images, model, sampler)
     x = models_sample.sample(net, params, images[:32], images[32:])
     assert x.dtype == np.uint8 and x.shape == (10, 3, 64, 64)
     np.testing.assert_array_equal(x, models_sample.sample(net, params, images[:32], images[32:]))
+
+
+@pytest.mark.parametrize("model", ["vae", "vaegan"])
+def test_sigterm_checkpoint_and_resume_end_equal_to_an_uninterrupted_run(tmp_path, images, model):
+    """SLURM's SIGTERM mid-run: a checkpoint is saved, the rerun resumes and ends identical."""
+    import os
+    import signal
+
+    params = vb.train_params(CFG, RUNS[model])
+    params["training"] = {**params["training"], "epochs": 4, "checkpoint_every": 3}
+
+    def paths(name):
+        d = tmp_path / name
+        return d / "model", d / "history.parquet", d / "checkpoint.pt"
+
+    models_train.train(params, images[:32], images[32:], *paths("straight"), log=lambda *a: None)
+
+    def kill_at_epoch_2(msg):
+        if "epoch 2/4" in msg:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(VaebenchError, match="stopped by SIGTERM"):
+        models_train.train(params, images[:32], images[32:], *paths("cut"), log=kill_at_epoch_2)
+    model_dir, history, checkpoint = paths("cut")
+    assert checkpoint.exists() and not model_dir.exists() and not history.exists()
+    notes = []
+    summary = models_train.train(params, images[:32], images[32:], *paths("cut"), log=notes.append)
+    assert summary["resumed_from_epoch"] >= 1 and any("resuming" in n for n in notes)
+    a = torch.load(paths("straight")[0] / "model.pt", weights_only=True)["model_state_dict"]
+    b = torch.load(model_dir / "model.pt", weights_only=True)["model_state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    cols = [
+        "epoch",
+        "train_loss",
+        "eval_loss",
+        "encoder_loss",
+        "decoder_loss",
+        "discriminator_loss",
+    ]
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(paths("straight")[1])[cols], pd.read_parquet(history)[cols]
+    )
+    assert not checkpoint.exists()

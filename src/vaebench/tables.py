@@ -90,7 +90,7 @@ HIDDEN = frozenset(
 NOT_APPLICABLE = {
     ("vqvae", "kl"): "VQ-VAE has no Gaussian posterior, so no KL",
     ("vqvae", "neg_elbo"): "needs KL, which VQ-VAE does not have",
-    ("vqvae", "objective"): "needs KL, which VQ-VAE does not have",
+    ("vqvae", "objective"): "VQ-VAE has no β: its KL is the constant log K per code position",
 }
 
 WEIGHTS_WARNING = (
