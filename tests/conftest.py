@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,8 +39,21 @@ TINY = {
 }
 
 
-def smk(workdir: Path, config: dict, *args: str, check: bool = True, timeout: int = 900):
-    """Run the real workflow in `workdir` with `config`; return the CompletedProcess."""
+def offline_prefix() -> list[str]:
+    """`unshare -n` (a network namespace with no interfaces) where we may create one."""
+    ok = os.geteuid() == 0 and shutil.which("unshare")
+    if ok and subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0:
+        return ["unshare", "-n"]
+    return []
+
+
+def smk(workdir: Path, config: dict, *args: str, check: bool = True, timeout: int = 900,
+        offline: bool = False):  # fmt: skip
+    """Run the real workflow in `workdir` with `config`; return the CompletedProcess.
+
+    offline=True runs it in a network namespace without interfaces: every job, the weight
+    staging included, must then work with no network at all.
+    """
     cfg = workdir / "config.test.yaml"
     cfg.write_text(yaml.safe_dump(config))
     cmd = [
@@ -57,6 +71,7 @@ def smk(workdir: Path, config: dict, *args: str, check: bool = True, timeout: in
         *args,
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
+    cmd = (offline_prefix() if offline else []) + cmd
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and out.returncode != 0:
         raise AssertionError(f"snakemake failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -74,7 +89,11 @@ def pending(workdir: Path, config: dict) -> set[str]:
 
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory):
-    """One real run of the whole DAG on the tiny config (shared by the e2e tests)."""
+    """One real run of the whole DAG on the tiny config (shared by the e2e tests).
+
+    It runs without network where the test may create a network namespace (as root, CI):
+    compute jobs must never need it, and the demo-style config stages random weights.
+    """
     work = tmp_path_factory.mktemp("study")
-    smk(work, TINY)
+    smk(work, TINY, offline=True)
     return work

@@ -152,3 +152,12 @@ def test_figures_exist(tiny_study):
     for name in names:
         for ext in ["png", "pdf"]:
             assert (tiny_study / f"results/figures/{name}.{ext}").stat().st_size > 1000
+
+
+def test_study_ran_without_network(tiny_study):
+    from conftest import offline_prefix
+
+    if not offline_prefix():
+        pytest.skip("cannot create a network namespace here (needs root and unshare)")
+    staged = (tiny_study / "resources/weights/staged.json").read_text()
+    assert '"source": "random"' in staged  # the download was attempted and could not connect
