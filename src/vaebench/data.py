@@ -20,7 +20,7 @@ import multiprocessing
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -325,18 +325,19 @@ def _check_present(image_dir: Path, names: dict[str, list[str]], what: str) -> N
 
 
 @contextlib.contextmanager
-def _pool(processes: int) -> Iterator[Executor | None]:
-    """A pool of helper processes, or None when there are none to start.
+def _pool(workers: int) -> Iterator[Executor | None]:
+    """A process pool for decoding, or None for in-process work when workers <= 1.
 
-    fork starts them in milliseconds (this module never imports torch, so forking is safe);
-    cancel_futures stops decoding the rest after the first bad image.
+    fork starts workers in milliseconds (this module never imports torch, so forking is
+    safe); cancel_futures stops decoding the rest after the first bad image.
     """
-    if processes < 1:
+    if workers <= 1:
         yield None
         return
+    Image.preinit()  # import the common format plugins once, before forking
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-    pool = ProcessPoolExecutor(max_workers=processes, mp_context=ctx)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
     try:
         yield pool
     finally:
@@ -352,40 +353,27 @@ def _decode_all(
 ) -> tuple[np.ndarray, list[str], list[bytes], Any]:
     """Decode paths in order on `workers` processes: images, original modes, sha256 digests.
 
-    This process is one of the workers: it keeps the workers - 1 helpers two chunks ahead
-    and decodes the next chunk itself whenever they are. That saves a fork and lets
-    `meanwhile` (serial bookkeeping; its result is returned last) overlap the decoding,
-    which is most of the speedup on small datasets. Chunks give each worker ~8 tasks (load
-    balance) of at most CHUNK images; the output does not depend on the chunking.
+    Chunks are small enough to give each worker ~8 of them (load balance) and at most
+    CHUNK images (bounded memory per task); the result does not depend on the chunking.
+    `meanwhile` runs in this process after the work is submitted (its result is returned
+    last), so serial bookkeeping overlaps the decoding instead of adding to it.
     """
+    out = np.empty((len(paths), 3, size, size), np.uint8)
     step = max(1, min(CHUNK, math.ceil(len(paths) / (8 * max(1, workers)))))
     chunks = [paths[i : i + step] for i in range(0, len(paths), step)]
-    out = np.empty((len(paths), 3, size, size), np.uint8)
-    modes: list = [None] * len(chunks)
-    digests: list = [None] * len(chunks)
-
-    def take(i: int, result: tuple) -> None:
-        images, modes[i], digests[i] = result
-        out[i * step : i * step + len(images)] = images
-
-    helpers = max(0, min(workers, len(chunks)) - 1)
-    extra, called = None, False
-    with _pool(helpers) as pool:
-        queued: dict[int, Future] = {}
-        for i, chunk in enumerate(chunks):
-            for j in [j for j, f in queued.items() if f.done()]:
-                take(j, queued.pop(j).result())
-            if pool is not None and len(queued) < 2 * helpers:
-                queued[i] = pool.submit(_decode_chunk, chunk, crop, size)
-                continue
-            if not called:  # the helpers are busy: do the bookkeeping now
-                extra, called = meanwhile(), True
-            take(i, _decode_chunk(chunk, crop, size))
-        if not called:
-            extra = meanwhile()
-        for j, future in queued.items():
-            take(j, future.result())
-    return out, [m for ms in modes for m in ms], [d for ds in digests for d in ds], extra
+    modes: list[str] = []
+    digests: list[bytes] = []
+    with _pool(min(workers, len(chunks))) as pool:
+        mapper: Callable = pool.map if pool is not None else map
+        results = mapper(_decode_chunk, chunks, [crop] * len(chunks), [size] * len(chunks))
+        extra = meanwhile()
+        start = 0
+        for images, chunk_modes, chunk_digests in results:
+            out[start : start + len(images)] = images
+            start += len(images)
+            modes += chunk_modes
+            digests += chunk_digests
+    return out, modes, digests, extra
 
 
 def _decode_chunk(
