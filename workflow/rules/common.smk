@@ -165,3 +165,81 @@ FIGURE_OUTPUTS = {
     for name in FIGURE_NAMES
     for ext in ["png", "pdf"]
 }
+
+
+# --- cluster resources: runtime (minutes) and mem_mb per job -----------------------------
+# Used by the SLURM profile (workflow/profiles/slurm) as sbatch -t / --mem; local runs ignore
+# them. They grow with the config's sizes and with `attempt`: with the profile's `retries`, a
+# job SLURM killed for time or memory comes back asking for 2x, then 3x. The rates are
+# deliberately pessimistic (a slow GPU for training, one CPU core elsewhere), in 64-px images
+# per minute, plus 10 minutes per job for start-up and loading.
+import math
+
+GPU_TRAIN_RATE = 20_000  # training, forward + backward, celeba64 nets
+CPU_RATE = 600  # forward passes and per-image metrics
+CPU_INCEPTION_RATE = 300  # FID Inception features (64 -> 299 px)
+
+
+def _images(*counts):
+    """An image count in 64-px equivalents (the cost grows with the pixel count)."""
+    return sum(counts) * (config["dataset"]["image_size"] / 64) ** 2
+
+
+def _data_mb(*counts):
+    """Size of this many images as uint8 arrays, in MB."""
+    return sum(counts) * 3 * config["dataset"]["image_size"] ** 2 / 2**20
+
+
+def _minutes(work, attempt):
+    return attempt * (10 + math.ceil(work))
+
+
+def train_runtime(wildcards, attempt):
+    d = config["dataset"]
+    cost = 3 if run_of(wildcards).model == "vaegan" else 1  # + discriminator
+    images = cost * config["training"]["epochs"] * _images(d["n_train"], d["n_val"])
+    return _minutes(images / GPU_TRAIN_RATE, attempt)
+
+
+def train_mem_mb(wildcards, attempt):
+    # torch + CUDA host memory, then the splits as uint8 and as float32 tensors
+    d = config["dataset"]
+    return attempt * (4000 + math.ceil(6 * _data_mb(d["n_train"], d["n_val"])))
+
+
+def reconstruct_runtime(wildcards, attempt):
+    return _minutes(_images(config["dataset"]["n_test"]) / CPU_RATE, attempt)
+
+
+def sample_runtime(wildcards, attempt):
+    d, s = config["dataset"], config["sampling"]
+    # encode the training set (gmm), decode the samples
+    work = _images(d["n_train"], d["n_val"], s["n_samples"]) / CPU_RATE
+    if wildcards.sampler == "pixelcnn":  # + a code prior trained on the training codes,
+        codes = s["pixelcnn"]["epochs"] * d["n_train"]  # each ~1/10 of an image's cost
+        work += codes / (10 * CPU_RATE)
+    return _minutes(work, attempt)
+
+
+def sample_mem_mb(wildcards, attempt):
+    d = config["dataset"]
+    n = d["n_train"] + d["n_val"] + config["sampling"]["n_samples"]
+    return attempt * (3000 + math.ceil(6 * _data_mb(n)))
+
+
+def test_features_runtime(wildcards, attempt):
+    return _minutes(_images(config["dataset"]["n_test"]) / CPU_INCEPTION_RATE, attempt)
+
+
+def recon_metrics_runtime(wildcards, attempt):
+    return _minutes(_images(config["dataset"]["n_test"]) / CPU_RATE, attempt)
+
+
+def generation_metrics_runtime(wildcards, attempt):
+    n = _images(config["sampling"]["n_samples"])  # Inception features + round trip
+    return _minutes(n / CPU_INCEPTION_RATE + n / CPU_RATE, attempt)
+
+
+def eval_mem_mb(wildcards, attempt):
+    n = config["dataset"]["n_test"] + config["sampling"]["n_samples"]
+    return attempt * (3000 + math.ceil(6 * _data_mb(n)))

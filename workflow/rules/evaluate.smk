@@ -29,6 +29,9 @@ rule test_features:
     conda:
         "../../envs/vaebench.yaml"
     threads: 2
+    resources:
+        runtime=test_features_runtime,
+        mem_mb=eval_mem_mb,
     params:
         batch_size=config["metrics"]["batch_size"],
     script:
@@ -50,6 +53,9 @@ rule recon_metrics:
     conda:
         "../../envs/vaebench.yaml"
     threads: 1
+    resources:
+        runtime=recon_metrics_runtime,
+        mem_mb=eval_mem_mb,
     params:
         info=run_info,
         metrics=recon_metric_params,
@@ -73,6 +79,9 @@ rule generation_metrics:
     conda:
         "../../envs/vaebench.yaml"
     threads: 1
+    resources:
+        runtime=generation_metrics_runtime,
+        mem_mb=eval_mem_mb,
     params:
         info=run_info,
         metrics=generation_metric_params,

@@ -14,6 +14,8 @@ rule train:
     threads: 2
     resources:
         gpu=1,
+        runtime=train_runtime,
+        mem_mb=train_mem_mb,
     params:
         cfg=train_params,
         checkpoint="results/runs/{run}/checkpoint.pt",
@@ -36,6 +38,9 @@ rule reconstruct:
     conda:
         "../../envs/vaebench.yaml"
     threads: 1
+    resources:
+        runtime=reconstruct_runtime,
+        mem_mb=eval_mem_mb,
     script:
         "../scripts/reconstruct.py"
 
@@ -55,6 +60,9 @@ rule sample:
     conda:
         "../../envs/vaebench.yaml"
     threads: 1
+    resources:
+        runtime=sample_runtime,
+        mem_mb=sample_mem_mb,
     params:
         cfg=sampler_params,
     script:
