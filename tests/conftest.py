@@ -56,8 +56,11 @@ def smk(workdir: Path, config: dict, *args: str, check: bool = True, timeout: in
     """
     cfg = workdir / "config.test.yaml"
     cfg.write_text(yaml.safe_dump(config))
+    # `args` first: options like --forcerun or --resources take many values, so targets
+    # given after them would be swallowed.
     cmd = [
         *SNAKEMAKE,
+        *args,
         "-s",
         str(ROOT / "Snakefile"),
         "--directory",
@@ -68,7 +71,6 @@ def smk(workdir: Path, config: dict, *args: str, check: bool = True, timeout: in
         "2",
         "--resources",
         "gpu=1",
-        *args,
     ]
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     cmd = (offline_prefix() if offline else []) + cmd

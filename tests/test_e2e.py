@@ -162,3 +162,20 @@ def test_study_ran_without_network(tiny_study):
         pytest.skip("cannot create a network namespace here (needs root and unshare)")
     staged = (tiny_study / "resources/weights/staged.json").read_text()
     assert '"source": "random"' in staged  # the download was attempted and could not connect
+
+
+def test_metric_parquet_is_byte_identical_when_recomputed(tiny_study):
+    """Same config, seed, commit and machine: the metric Parquet files are equal byte for byte.
+
+    Kept last in this file: the forced reruns leave the tables older than their inputs.
+    """
+    from conftest import smk
+
+    files = ["results/metrics/vae/seed~0/reconstruction.parquet",
+             "results/metrics/vqvae/seed~0/generation_pixelcnn.parquet",
+             "results/metrics/vqvae/seed~0/roundtrip_pixelcnn.parquet"]  # fmt: skip
+    before = {f: (tiny_study / f).read_bytes() for f in files}
+    out = smk(tiny_study, TINY, files[0], files[1], "--forcerun", files[0], files[1], offline=True)
+    assert "recon_metrics" in out.stdout + out.stderr
+    for f in files:
+        assert (tiny_study / f).read_bytes() == before[f], f
