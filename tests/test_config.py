@@ -65,7 +65,7 @@ def test_defaults_are_filled_under_given_parents():
     cfg = vb.validate(with_("training.epochs", 3))
     assert cfg["training"]["batch_size"] == 64
     assert cfg["sampling"]["gmm"]["n_components"] == 10
-    assert cfg["metrics"]["ms_ssim"] == {"kernel": 7, "scales": 4}
+    assert cfg["metrics"]["ms_ssim"] == {"kernel": 11, "scales": 3}
 
 
 def test_shipped_configs_validate():

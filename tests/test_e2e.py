@@ -109,7 +109,7 @@ def test_per_image_metrics_have_one_row_per_test_image(tiny_study):
         assert np.isfinite(df[applicable].to_numpy()).all(), run.id
         meta = read_parquet_metadata(path)
         assert meta["weights_official"] is False  # tests run on random stand-in weights
-        assert meta["metrics"]["ms_ssim"]["kernel_size"] == 7
+        assert meta["metrics"]["ms_ssim"]["kernel_size"] == 11
         assert meta["versions"]["torch"] and meta["config"]
 
 

@@ -26,6 +26,7 @@ SAMPLER_MODELS = {
     "pixelcnn": ("vqvae",),
 }
 SAMPLER_ORDER = ("normal", "gmm", "pixelcnn")
+RUNS_DIR = "results/runs"
 
 
 @dataclass(frozen=True)
@@ -191,3 +192,33 @@ def _stable(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return [_stable(v) for v in obj]
     return obj
+
+
+def divergence_marker(run: Run) -> str:
+    """Where the train job records that this run diverged (read by diverged_runs)."""
+    return f"{RUNS_DIR}/{run.id}/diverged.json"
+
+
+def diverged_runs(config: dict[str, Any], runs: list[Run]) -> dict[str, dict[str, Any]]:
+    """Runs whose training diverged under their current settings: run id -> table record.
+
+    The train job writes the marker when it stops on a NaN or infinite loss. Training is
+    deterministic, so such a run would only diverge again: it leaves the DAG, and the tables
+    show 'diverged' in its place. A marker written under other training settings is stale and
+    ignored (the run trains again); delete it to retry under the same settings.
+    """
+    out = {}
+    for run in runs:
+        path = Path(divergence_marker(run))
+        if not path.exists():
+            continue
+        record = json.loads(path.read_text())
+        if json.dumps(record.get("params"), sort_keys=True) == json.dumps(
+            train_params(config, run), sort_keys=True
+        ):
+            out[run.id] = {
+                **run_info(run),
+                "samplers": samplers(config, run),
+                "message": record.get("message", ""),
+            }
+    return out

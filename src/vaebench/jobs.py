@@ -44,11 +44,16 @@ def run(smk: Any, job: Callable[..., Any], **kwargs: Any) -> None:
         raise
 
 
-def _torch(threads: int):
-    import torch
+def _torch(threads: int) -> None:
+    from vaebench import runtime
 
-    torch.set_num_threads(max(1, int(threads)))
-    return torch
+    runtime.set_threads(threads)
+
+
+def _device():
+    from vaebench import runtime
+
+    return runtime.device()
 
 
 def prepare_data(dataset: dict, out_dir: str, threads: int = 1) -> None:
@@ -58,14 +63,29 @@ def prepare_data(dataset: dict, out_dir: str, threads: int = 1) -> None:
 
 
 def train(
-    params: dict, train: str, val: str, model: str, history: str, checkpoint: str, threads: int = 1
+    params: dict,
+    train: str,
+    val: str,
+    model: str,
+    history: str,
+    checkpoint: str,
+    diverged: str,
+    threads: int = 1,
 ) -> None:
+    """Train one run. A divergence still fails the job, after recording it in `diverged`
+    (see vaebench.config.diverged_runs) so the tables can say so instead of showing NaN."""
     _torch(threads)
     from vaebench import models_train
 
-    summary = models_train.train(
-        params, io.load_npy(train), io.load_npy(val), model, history, checkpoint
-    )
+    try:
+        summary = models_train.train(
+            params, io.load_npy(train), io.load_npy(val), model, history, checkpoint
+        )
+    except models_train.Diverged as err:
+        record = {"params": params, "epoch": err.epoch, "last_finite_train_loss": err.last_finite}
+        io.save_json(diverged, {**record, "message": str(err), **io.provenance()})
+        raise
+    Path(diverged).unlink(missing_ok=True)  # a record from other settings is now stale
     print(f"done: {summary}")
 
 
@@ -73,7 +93,7 @@ def reconstruct(model: str, test: str, recon: str, kl: str, grid: str, threads: 
     _torch(threads)
     from vaebench import grids, models
 
-    net = models.load(model, models.device())
+    net = models.load(model, _device())
     images = io.load_npy(test)
     x_hat, kls = models.reconstruct(net, images)
     io.save_npy(recon, x_hat.astype(np.float32))
@@ -87,7 +107,7 @@ def sample(
     _torch(threads)
     from vaebench import grids, models, models_sample
 
-    net = models.load(model, models.device())
+    net = models.load(model, _device())
     x = models_sample.sample(net, params, io.load_npy(train), io.load_npy(val))
     io.save_npy(samples, x)
     grids.save_grid(grid, [x[i : i + 8] for i in range(0, min(len(x), 32), 8)])
@@ -104,17 +124,11 @@ def stage_weights(cache: str, allow_random: bool, report: str, threads: int = 1)
     metrics_weights.stage_weights(cache, allow_random=allow_random, report=report)
 
 
-def _metric_device():
-    import torch
-
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def _metrics_meta(mcfg: dict, cache: str, extra: dict | None = None) -> dict:
     from vaebench import metrics, metrics_weights
 
     weights = metrics_weights.check_weights(cache)
-    meta = io.provenance({"metrics": mcfg, **(extra or {})}, device=str(_metric_device()))
+    meta = io.provenance({"metrics": mcfg, **(extra or {})}, device=str(_device()))
     meta["metrics"] = metrics.metric_settings(mcfg["ms_ssim"]["kernel"], mcfg["ms_ssim"]["scales"])
     meta["weights"] = weights
     meta["weights_official"] = all(w["official"] for w in weights.values())
@@ -137,7 +151,7 @@ def per_image_frame(info: dict, x, x_hat, kl, lpips_model, mcfg: dict):
         ms_ssim_kernel=mcfg["ms_ssim"]["kernel"],
         ms_ssim_scales=mcfg["ms_ssim"]["scales"],
         batch_size=mcfg["batch_size"],
-        device=_metric_device(),
+        device=_device(),
     )
     df["kl"] = np.asarray(kl, dtype=np.float64)
     df["neg_elbo"] = df["bce"] + df["kl"]
@@ -164,7 +178,7 @@ def recon_metrics(
     from vaebench import metrics
 
     meta = _metrics_meta(mcfg, weights_cache, {"run": info})
-    lp = metrics.load_lpips(weights_cache, _metric_device())
+    lp = metrics.load_lpips(weights_cache, _device())
     df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), io.load_npy(kl), lp, mcfg)
     io.save_parquet(out, df, meta)
 
@@ -177,9 +191,7 @@ def test_features(
     from vaebench import metrics, metrics_weights
 
     metrics_weights.check_weights(weights_cache)
-    feats = metrics.inception_features(
-        io.load_npy(test), weights_cache, _metric_device(), batch_size
-    )
+    feats = metrics.inception_features(io.load_npy(test), weights_cache, _device(), batch_size)
     io.save_npy(out, feats)
 
 
@@ -202,7 +214,7 @@ def generation_metrics(
     from vaebench import metrics, models
 
     meta = _metrics_meta(mcfg, weights_cache, {"run": info, "sampler": sampler})
-    dev = _metric_device()
+    dev = _device()
     x = io.load_npy(samples)
     real = io.load_npy(test_features)
     fake = metrics.inception_features(x, weights_cache, dev, mcfg["batch_size"])
@@ -240,9 +252,14 @@ def tables(
     roundtrip: list[str],
     n_boot: int,
     out_dir: str,
+    diverged: list[dict] = (),
     threads: int = 1,
 ) -> None:
-    """The study's tables: reconstruction, generation, metric agreement, paired comparisons."""
+    """The study's tables: reconstruction, generation, metric agreement, paired comparisons.
+
+    `diverged`: records of runs whose training diverged (vaebench.config.diverged_runs); their
+    rows say 'diverged' instead of numbers.
+    """
     from vaebench import agreement
     from vaebench import tables as tb
 
@@ -250,6 +267,9 @@ def tables(
     per_image, info = tb.load_metrics(recon)
     set_level, ginfo = tb.load_metrics(generation)
     rt, rinfo = tb.load_metrics(roundtrip)
+    per_image = tb.with_diverged(per_image, diverged)
+    set_level = tb.with_diverged(set_level, diverged, per_sampler=True)
+    rt = tb.with_diverged(rt, diverged, per_sampler=True)
     official = info["weights_official"] and ginfo["weights_official"] and rinfo["weights_official"]
     common = dict(
         weights_official=official,

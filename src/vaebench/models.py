@@ -46,15 +46,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def device() -> torch.device:
-    """CUDA when it is usable, CPU otherwise.
-
-    A SLURM GPU slot can set CUDA_VISIBLE_DEVICES without a usable GPU; then
-    torch.cuda.is_available() is False and we fall back to the CPU instead of crashing.
-    """
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 # --- the narrow preset: same shapes as Pythae's CelebA nets, a fraction of the width ---------
 
 

@@ -24,7 +24,8 @@ from pythae.samplers import NormalSampler, PixelCNNSampler, PixelCNNSamplerConfi
 from pythae.trainers import BaseTrainerConfig
 
 from vaebench import VaebenchError
-from vaebench.models import device, seed_everything, to_float
+from vaebench.models import seed_everything, to_float
+from vaebench.runtime import device
 
 
 def to_uint8(x: torch.Tensor) -> np.ndarray:

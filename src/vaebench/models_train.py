@@ -35,7 +35,8 @@ from pythae.trainers import (
 )
 
 from vaebench import VaebenchError, io
-from vaebench.models import build, device, seed_everything
+from vaebench.models import build, seed_everything
+from vaebench.runtime import device
 
 OPTIMIZERS = ("optimizer", "encoder_optimizer", "decoder_optimizer", "discriminator_optimizer")
 PARTS = ("encoder_loss", "decoder_loss", "discriminator_loss")
@@ -206,14 +207,24 @@ def _finite(model) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
+class Diverged(VaebenchError):
+    """A NaN or infinite loss: the run stops; `epoch` and `last_finite` say where."""
+
+    def __init__(self, message: str, epoch: int, last_finite: float | None):
+        super().__init__(message)
+        self.epoch, self.last_finite = epoch, last_finite
+
+
 def _check_finite(run: str, epoch: int, train_loss: float, eval_loss: float, history) -> None:
     if math.isfinite(train_loss) and math.isfinite(eval_loss):
         return
     last = next((r["train_loss"] for r in reversed(history)), None)
     last_txt = f"{last:.6g} at epoch {epoch - 1}" if last is not None else "none (first epoch)"
-    raise VaebenchError(
+    raise Diverged(
         f"{run}: diverged at epoch {epoch} (train loss {train_loss}, eval loss {eval_loss}); "
-        f"last finite train loss: {last_txt}; lower training.learning_rate and rerun"
+        f"last finite train loss: {last_txt}; lower training.learning_rate and rerun",
+        epoch,
+        last,
     )
 
 

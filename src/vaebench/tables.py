@@ -161,6 +161,28 @@ def _require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
         raise VaebenchError(f"{what} lacks column(s) {missing}; it has {list(df.columns)}")
 
 
+def with_diverged(
+    df: pd.DataFrame, diverged: Iterable[dict], per_sampler: bool = False
+) -> pd.DataFrame:
+    """`df` plus one number-free row flagged diverged=True per diverged run (per sampler for
+    the generation frames), so the run's table row says 'diverged' instead of vanishing.
+
+    `diverged`: records with run, model, family, beta, seed and samplers (as written by
+    vaebench.config.diverged_runs).
+    """
+    rows = []
+    for d in diverged:
+        ids = {k: d[k] for k in ("run", "model", "family", "beta", "seed")}
+        rows += [{**ids, "sampler": s} for s in d["samplers"]] if per_sampler else [ids]
+    if not rows:
+        return df
+    extra = pd.DataFrame(rows)
+    extra["diverged"] = True
+    out = pd.concat([df.assign(diverged=diverged_mask(df)), extra], ignore_index=True)
+    out["beta"] = out["beta"].astype("float64")
+    return out
+
+
 def diverged_mask(df: pd.DataFrame) -> pd.Series:
     """The optional per-row `diverged` flag (absent means no run diverged)."""
     if "diverged" not in df:

@@ -9,7 +9,10 @@ try:
 except VaebenchError as err:
     sys.exit(f"vaebench: {err}")
 
-RUNS = vb.runs(config)
+ALL_RUNS = vb.runs(config)
+# Runs whose training diverged under the current settings leave the DAG; the tables mark them.
+DIVERGED = vb.diverged_runs(config, ALL_RUNS)
+RUNS = [r for r in ALL_RUNS if r.id not in DIVERGED]
 DATA = "results/data"
 WEIGHTS = config["weights"]["cache"]
 
@@ -29,6 +32,10 @@ def train_params(wildcards):
 
 def sampler_params(wildcards):
     return vb.sampler_params(config, run_of(wildcards), wildcards.sampler)
+
+
+def divergence_marker(wildcards):
+    return vb.divergence_marker(run_of(wildcards))
 
 
 def run_info(wildcards):

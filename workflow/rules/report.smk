@@ -16,6 +16,7 @@ rule tables:
         "../../envs/vaebench.yaml"
     params:
         n_boot=config["metrics"]["n_boot"],
+        diverged=list(DIVERGED.values()),
     script:
         "../scripts/tables.py"
 

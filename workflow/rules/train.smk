@@ -19,6 +19,7 @@ rule train:
     params:
         cfg=train_params,
         checkpoint="results/runs/{run}/checkpoint.pt",
+        diverged=divergence_marker,
     script:
         "../scripts/train.py"
 

@@ -9,5 +9,6 @@ jobs.run(
     generation=list(snakemake.input.generation),
     roundtrip=list(snakemake.input.roundtrip),
     n_boot=snakemake.params.n_boot,
+    diverged=snakemake.params.diverged,
     out_dir=str(Path(snakemake.output[0]).parent),
 )

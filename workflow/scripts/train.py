@@ -9,4 +9,5 @@ jobs.run(
     model=snakemake.output.model,
     history=snakemake.output.history,
     checkpoint=snakemake.params.checkpoint,
+    diverged=snakemake.params.diverged,
 )
