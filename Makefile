@@ -22,6 +22,9 @@ report: $(STAMP)
 test: $(STAMP)
 	$(VENV)/bin/pytest -q
 
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py --out-dir results/bench
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests workflow/scripts
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules

@@ -86,23 +86,15 @@ def one_at_a_time(x, x_hat, lpips_model, kernel: int, scales: int, timings: dict
     return pd.DataFrame(rows)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=256, help="number of images")
-    ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--out", help="write the results as JSON here")
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-
-    x = photo_crops(args.n)
+def measure(n: int = 256, batch_size: int = 32, threads: int = 2, repeats: int = 3) -> dict:
+    torch.set_num_threads(threads)
+    x = photo_crops(n)
     x_hat = degrade(x)
     with tempfile.TemporaryDirectory() as cache:
         write_random_weights(cache)
         model = metrics.load_lpips(cache)
     plain_model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
-    bs, kernel, scales = args.batch_size, 11, 3  # the config's default MS-SSIM settings
+    bs, kernel, scales = batch_size, 11, 3  # the config's default MS-SSIM settings
     frames = {}
 
     def suite() -> tuple[float, dict]:
@@ -133,7 +125,7 @@ def main() -> None:
             layout(torch.from_numpy(x_hat[i : i + bs]) * 2 - 1),
             layout(torch.from_numpy(x[i : i + bs]) / 127.5 - 1),
         )
-        for i in range(0, args.n, bs)
+        for i in range(0, n, bs)
     ]
 
     @torch.inference_mode()
@@ -152,7 +144,7 @@ def main() -> None:
         raise SystemExit(f"the batched suite and the baseline disagree: {max_abs_diff}")
     load_before = os.getloadavg()
     runs: dict[str, list] = {"batched": [], "single": [], "bare": []}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         runs["batched"].append(suite())
         runs["single"].append(single())
         runs["bare"].append(bare_lpips())
@@ -161,21 +153,21 @@ def main() -> None:
     lpips_in_suite = min(t["lpips"] for _, t in runs["batched"])
     bare_s = min(runs["bare"])
 
-    result = {
-        "n_images": args.n,
+    return {
+        "n_images": n,
         "image_shape": list(x.shape[1:]),
         "batch_size": bs,
         "ms_ssim": {"kernel": kernel, "scales": scales},
         "max_abs_difference_batched_vs_baseline": max_abs_diff,
         "torch_threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
-        "repeats": args.repeats,
+        "repeats": repeats,
         "loadavg_1min_before_after": [load_before[0], os.getloadavg()[0]],
         "seconds_batched": batched_s,
         "seconds_one_at_a_time": single_s,
         "metrics_speedup": single_s / batched_s,
-        "images_per_second_batched": args.n / batched_s,
-        "images_per_second_one_at_a_time": args.n / single_s,
+        "images_per_second_batched": n / batched_s,
+        "images_per_second_one_at_a_time": n / single_s,
         "per_metric_seconds_batched": batched_t,
         "per_metric_seconds_one_at_a_time": single_t,
         "seconds_lpips_in_suite": lpips_in_suite,
@@ -188,6 +180,19 @@ def main() -> None:
         },
         "versions": versions(),
     }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=256, help="number of images")
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", help="write the results as JSON here")
+    args = ap.parse_args()
+    result = measure(args.n, args.batch_size, args.threads, args.repeats)
+    batched_t = result["per_metric_seconds_batched"]
+    single_t = result["per_metric_seconds_one_at_a_time"]
     width = max(map(len, result))
     for k, v in result.items():
         if isinstance(v, float):

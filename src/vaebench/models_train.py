@@ -55,6 +55,32 @@ class Uint8Images(torch.utils.data.Dataset):
         return DatasetOutput(data=self.x[i].float().div_(255))
 
 
+class DeviceBatches:
+    """The trainers' data loaders: uint8 images moved to the device once, each batch a slice
+    (shuffled for training) converted to [0, 1] there. No DataLoader, workers, per-item
+    indexing or collation: on a GPU a batch costs one gather and one conversion kernel.
+
+    Shuffling draws from torch's global generator, which our loop seeds at every epoch.
+    Pythae reads `len(loader)` (batches) and `len(loader.dataset)` (images).
+    """
+
+    def __init__(self, images: np.ndarray, batch_size: int, shuffle: bool, device_):
+        self.dataset = torch.from_numpy(np.ascontiguousarray(images)).to(device_)
+        self.batch_size, self.shuffle = batch_size, shuffle
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        n, bs = len(self.dataset), self.batch_size
+        order = torch.randperm(n).to(self.dataset.device) if self.shuffle else None
+        for i in range(0, n, bs):
+            batch = (
+                self.dataset[order[i : i + bs]] if order is not None else self.dataset[i : i + bs]
+            )
+            yield DatasetOutput(data=batch.float().div_(255))
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % 2**31
 
@@ -70,7 +96,7 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
         seed=params["seed"],
         no_cuda=device().type != "cuda",
     )
-    train_ds, val_ds = Uint8Images(train_x), Uint8Images(val_x)
+    train_ds, val_ds = Uint8Images(train_x), Uint8Images(val_x)  # for Pythae's sanity check
     if isinstance(model, VAEGAN):
         g = params["vaegan"]
         cfg = CoupledOptimizerAdversarialTrainerConfig(
@@ -79,9 +105,13 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
             decoder_learning_rate=g["decoder_learning_rate"],
             discriminator_learning_rate=g["discriminator_learning_rate"],
         )
-        return CoupledOptimizerAdversarialTrainer(model, train_ds, val_ds, training_config=cfg)
-    cfg = BaseTrainerConfig(**common, learning_rate=t["learning_rate"])
-    return BaseTrainer(model, train_ds, val_ds, training_config=cfg)
+        trainer = CoupledOptimizerAdversarialTrainer(model, train_ds, val_ds, training_config=cfg)
+    else:
+        cfg = BaseTrainerConfig(**common, learning_rate=t["learning_rate"])
+        trainer = BaseTrainer(model, train_ds, val_ds, training_config=cfg)
+    trainer.train_loader = DeviceBatches(train_x, t["batch_size"], True, device())
+    trainer.eval_loader = DeviceBatches(val_x, t["batch_size"], False, device())
+    return trainer
 
 
 def _losses(out) -> tuple[float, dict[str, float]]:

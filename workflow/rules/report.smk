@@ -12,6 +12,8 @@ rule tables:
         **TABLE_OUTPUTS,
     log:
         "results/logs/tables.log",
+    benchmark:
+        "results/benchmarks/tables.tsv"
     conda:
         "../../envs/vaebench.yaml"
     params:
@@ -28,6 +30,8 @@ rule figures:
         **FIGURE_OUTPUTS,
     log:
         "results/logs/figures.log",
+    benchmark:
+        "results/benchmarks/figures.tsv"
     conda:
         "../../envs/vaebench.yaml"
     params:

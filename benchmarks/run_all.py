@@ -1,0 +1,121 @@
+"""`make bench`: every benchmark, one after the other, into results/bench/bench.{json,md}.
+
+    .venv/bin/python benchmarks/run_all.py [--out-dir results/bench] [--quick]
+
+Each benchmark measures a step of the study against the fastest thing that does the same
+work, side by side in one process (see each script's docstring). bench.json has one key per
+ratio with its bound, the raw figures of every benchmark, and the machine. The machines this
+runs on are shared and noisy: the ratios are the result, the seconds are context.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_memory  # noqa: E402
+import bench_metrics  # noqa: E402
+import bench_orchestration  # noqa: E402
+import bench_prepare  # noqa: E402
+import bench_train  # noqa: E402
+
+from vaebench.io import atomic_path, save_json, versions  # noqa: E402
+
+# key -> (bound, "min" | "max", what it compares)
+BOUNDS = {
+    "train_throughput_ratio_vae": (0.9, "min", "pipeline / bare PyTorch training, images/s"),
+    "train_throughput_ratio_vqvae": (0.9, "min", "pipeline / bare PyTorch training, images/s"),
+    "train_throughput_ratio_vaegan": (None, "min", "pipeline / bare (reported, no bound)"),
+    "prepare_speedup": (1.7, "min", "JPEG decode/crop/resize, all cores / one core"),
+    "metrics_speedup": (10.0, "min", "per-image suite batched / one image at a time"),
+    "lpips_overhead": (1.2, "max", "LPIPS inside the suite / a bare lpips forward"),
+    "dry_run_seconds": (5.0, "max", "`snakemake -n`, 55-run grid (~390 jobs)"),
+    "noop_rerun_seconds": (5.0, "max", "second `snakemake`, nothing to do, same grid"),
+    "peak_rss_mb_max": (4000.0, "max", "largest peak RSS of any job type, 10k images"),
+}
+
+
+def machine() -> dict:
+    load = os.getloadavg()
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor(),
+    )  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "loadavg_at_start": list(load),
+    }
+
+
+def verdict(value: float, bound: float | None, kind: str) -> str:
+    if bound is None:
+        return "reported"
+    ok = value >= bound if kind == "min" else value <= bound
+    return "meets" if ok else "MISSES"
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "| measure | value | bound | verdict | compares |",
+        "|---|---:|---:|---|---|",
+    ]
+    for key, (bound, kind, what) in BOUNDS.items():
+        value = result[key]
+        b = "—" if bound is None else f"{'≥' if kind == 'min' else '≤'} {bound:g}"
+        lines.append(f"| `{key}` | {value:.3g} | {b} | {verdict(value, bound, kind)} | {what} |")
+    lines += ["", "Peak RSS per job type (MB): " + ", ".join(
+        f"{k} {v:.0f}" for k, v in result["peak_rss_mb"].items())]  # fmt: skip
+    m = result["machine"]
+    lines += ["", f"Machine: {m['cpu']}, {m['cpu_count']} cores, {m['platform']}; "
+              f"load average at start {m['loadavg_at_start'][0]:.2f}. "
+              f"Total {result['seconds']:.0f} s. Command: `make bench`."]  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out-dir", default="results/bench")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    result: dict = {"machine": machine()}
+    steps = {
+        "train": bench_train.measure,
+        "prepare": bench_prepare.measure,
+        "metrics": bench_metrics.measure,
+        "orchestration": bench_orchestration.measure,
+        "memory": bench_memory.measure,
+    }
+    for name, fn in steps.items():
+        print(f"[bench] {name} ...", flush=True)
+        s = time.perf_counter()
+        raw = fn()
+        result[name] = raw
+        for key in BOUNDS:
+            if key in raw:
+                result[key] = raw[key]
+        print(f"[bench] {name}: {time.perf_counter() - s:.0f} s", flush=True)
+    result["peak_rss_mb"] = result["memory"]["peak_rss_mb"]
+    result["bounds"] = {k: {"bound": b, "kind": kind} for k, (b, kind, _) in BOUNDS.items()}
+    result["verdicts"] = {k: verdict(result[k], b, kind) for k, (b, kind, _) in BOUNDS.items()}
+    result["versions"] = versions()
+    result["seconds"] = time.perf_counter() - t0
+    out = Path(args.out_dir)
+    save_json(out / "bench.json", result)
+    md = markdown(result)
+    with atomic_path(out / "bench.md") as tmp:
+        tmp.write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
