@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -162,3 +164,11 @@ def test_sigterm_checkpoint_and_resume_end_equal_to_an_uninterrupted_run(tmp_pat
         pd.read_parquet(paths("straight")[1])[cols], pd.read_parquet(history)[cols]
     )
     assert not checkpoint.exists()
+
+
+def test_load_refuses_a_folder_the_train_job_did_not_write(tmp_path, trained):
+    foreign = tmp_path / "model"
+    shutil.copytree(trained["vae"][0] / "model", foreign)
+    (foreign / "vaebench.json").unlink()
+    with pytest.raises(VaebenchError, match="not written by vaebench's train job"):
+        models.load(foreign)

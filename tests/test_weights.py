@@ -171,3 +171,22 @@ def test_loading_never_downloads_and_restores_torch_hub(tmp_path, random_cache, 
     model = metrics.load_lpips(random_cache)
     assert not model.training
     assert torch.hub.get_dir() == before and os.environ["TORCH_HOME"] == str(tmp_path / "elsewhere")
+
+
+class _Payload:
+    """Unpickling this runs code: what a weights_only load must refuse."""
+
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_weight_files_are_loaded_weights_only(tmp_path, random_cache, monkeypatch):
+    from vaebench import metrics
+
+    cache = _copy(random_cache, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    torch.save({"features.0.weight": _Payload()}, W.weight_path(cache, W.ALEXNET))
+    with pytest.raises(VaebenchError, match="could not be loaded as the LPIPS"):
+        metrics.load_lpips(cache)
+    assert not (tmp_path / "pwned").exists()
+    assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # restored after loading

@@ -96,23 +96,33 @@ def hub_dir(cache: str | os.PathLike) -> Iterator[Path]:
     """Point torch.hub (and TORCH_HOME) at `<cache>/hub` for the duration; restore after.
 
     torch.hub.set_dir wins over TORCH_HOME once anything has called it, so we set both and
-    put back the previous values, leaving the rest of the process as we found it.
+    put back the previous values, leaving the rest of the process as we found it. Inside,
+    every torch.load is weights_only (TORCH_FORCE_WEIGHTS_ONLY_LOAD): torchvision and piq load
+    the cached AlexNet / Inception files through torch.hub, whose default unpickles anything.
     """
     import torch.hub
 
     hub = Path(cache) / "hub"
-    old_env = os.environ.get("TORCH_HOME")
+    env = {"TORCH_HOME": str(Path(cache)), "TORCH_FORCE_WEIGHTS_ONLY_LOAD": "1",
+           "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD": None}  # fmt: skip
+    old_env = {k: os.environ.get(k) for k in env}
     old_dir = getattr(torch.hub, "_hub_dir", None)
-    os.environ["TORCH_HOME"] = str(Path(cache))
+    _set_env(env)
     torch.hub.set_dir(str(hub))
     try:
         yield hub
     finally:
         torch.hub._hub_dir = old_dir
-        if old_env is None:
-            os.environ.pop("TORCH_HOME", None)
+        _set_env(old_env)
+
+
+def _set_env(values: dict[str, str | None]) -> None:
+    """Set environment variables; None removes one."""
+    for k, v in values.items():
+        if v is None:
+            os.environ.pop(k, None)
         else:
-            os.environ["TORCH_HOME"] = old_env
+            os.environ[k] = v
 
 
 def check_weights(cache: str | os.PathLike) -> dict[str, dict]:

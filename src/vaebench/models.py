@@ -220,12 +220,18 @@ def build(params: dict[str, Any]) -> torch.nn.Module:
 def load(folder: str | Path, device_: torch.device | str = "cpu") -> torch.nn.Module:
     """Load a model folder written by the train job, in eval mode, on `device_`.
 
-    Pythae's folder holds pickled networks, so only folders the workflow wrote itself
-    (under results/) are ever loaded here.
+    Pythae's folder holds pickled networks (torch.load with weights_only=False), so only
+    folders the train job wrote are loaded: they carry its vaebench.json record. The
+    workflow passes only its own results/runs/<run>/model folders.
     """
     folder = Path(folder)
     if not (folder / "model.pt").exists():
         raise VaebenchError(f"{folder}: no Pythae model here (missing model.pt); rerun training")
+    if not (folder / "vaebench.json").exists():
+        raise VaebenchError(
+            f"{folder}: not written by vaebench's train job (no vaebench.json); refusing to "
+            "unpickle it; train the run with the workflow"
+        )
     model = AutoModel.load_from_folder(str(folder))
     model = model.to(device_).eval()
     model.device = str(device_)
