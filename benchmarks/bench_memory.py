@@ -35,7 +35,7 @@ def config(preset: str, n_samples: int) -> dict:
         "dataset": {"name": "shapes", "n_train": 10000, "n_val": 1000, "n_test": 1000},
         "models": ["vae", "vqvae", "vaegan"],
         "seeds": [0],
-        "network": {"preset": preset, "latent_dim": 64, "width": 32},
+        "network": {"preset": preset, "latent_dim": 16, "width": 16},
         "training": {"epochs": 1, "checkpoint_every": 1},
         "sampling": {"n_samples": n_samples, "pixelcnn": {"epochs": 1}},
         "metrics": {"kid": {"subset_size": min(100, n_samples)}, "n_boot": 200},
@@ -50,7 +50,7 @@ def job_type(tsv: Path, bench_dir: Path) -> str:
     return f"{rule}_{tsv.stem}" if rule in ("sample", "generation_metrics") else rule
 
 
-def measure(preset: str = "small", n_samples: int = 200, cores: int = 2) -> dict:
+def measure(preset: str = "small", n_samples: int = 100, cores: int = 2) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "cfg.yaml").write_text(yaml.safe_dump(config(preset, n_samples)))
@@ -87,7 +87,7 @@ def measure(preset: str = "small", n_samples: int = 200, cores: int = 2) -> dict
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="small", choices=["small", "celeba64"])
-    ap.add_argument("--n-samples", type=int, default=200)
+    ap.add_argument("--n-samples", type=int, default=100)
     ap.add_argument("--out")
     args = ap.parse_args()
     result = measure(args.preset, args.n_samples)
