@@ -119,3 +119,57 @@ def test_config_import_does_not_import_torch():
 
     code = "import vaebench.config, sys; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _violations(schema: dict, path: tuple = ()):
+    """(dotted key, bad value) for every constraint of every leaf of the schema."""
+    if schema.get("type") == "object" and "properties" in schema:
+        for name, sub in schema["properties"].items():
+            yield from _violations(sub, (*path, name))
+        return
+    key = ".".join(path)
+    if "enum" in schema:
+        yield key, "not-a-choice"
+    kind = schema.get("type")
+    kinds = kind if isinstance(kind, list) else [kind]
+    if "integer" in kinds or "number" in kinds:
+        yield key, "text"
+        if "minimum" in schema:
+            yield key, schema["minimum"] - 1
+        if "exclusiveMinimum" in schema:
+            yield key, schema["exclusiveMinimum"]
+        if "maximum" in schema:
+            yield key, schema["maximum"] + 1
+    if "integer" in kinds and "number" not in kinds:
+        yield key, 1.5
+    if kind == "boolean":
+        yield key, "yes"
+    if kind == "string":
+        yield key, 3
+    if kind == "array":
+        yield key, "not-a-list"
+        if schema.get("minItems"):
+            yield key, []
+        if schema.get("uniqueItems") and "enum" in schema.get("items", {}):
+            first = schema["items"]["enum"][0]
+            yield key, [first, first]
+        for k, v in _violations(schema.get("items", {}), ()):
+            yield key, [v]
+
+
+SCHEMA_VIOLATIONS = list({repr(v): v for v in _violations(vb._schema())}.values())
+
+
+def test_the_schema_walk_covers_the_schema():
+    keys = {k for k, _ in SCHEMA_VIOLATIONS}
+    assert len(SCHEMA_VIOLATIONS) > 60
+    assert {"betas", "seeds", "models", "dataset.n_train", "metrics.kid.subset_size"} <= keys
+
+
+@pytest.mark.parametrize("key, value", SCHEMA_VIOLATIONS, ids=repr)
+def test_every_schema_rule_gives_one_line_naming_its_key(key, value):
+    with pytest.raises(VaebenchError) as err:
+        vb.validate(with_(key, value))
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("config: key ")
+    assert f"'{key}" in msg  # the key itself, or one of its items (betas[0])
