@@ -153,7 +153,7 @@ def _violations(schema: dict, path: tuple = ()):
         if schema.get("uniqueItems") and "enum" in schema.get("items", {}):
             first = schema["items"]["enum"][0]
             yield key, [first, first]
-        for k, v in _violations(schema.get("items", {}), ()):
+        for _, v in _violations(schema.get("items", {}), ()):
             yield key, [v]
 
 
