@@ -64,9 +64,16 @@ class DeviceBatches:
     Pythae reads `len(loader)` (batches) and `len(loader.dataset)` (images).
     """
 
-    def __init__(self, images: np.ndarray, batch_size: int, shuffle: bool, device_):
+    def __init__(
+        self,
+        images: np.ndarray,
+        batch_size: int,
+        shuffle: bool,
+        device_,
+        memory_format: torch.memory_format = torch.contiguous_format,
+    ):
         self.dataset = torch.from_numpy(np.ascontiguousarray(images)).to(device_)
-        self.batch_size, self.shuffle = batch_size, shuffle
+        self.batch_size, self.shuffle, self.memory_format = batch_size, shuffle, memory_format
 
     def __len__(self) -> int:
         return math.ceil(len(self.dataset) / self.batch_size)
@@ -78,7 +85,8 @@ class DeviceBatches:
             batch = (
                 self.dataset[order[i : i + bs]] if order is not None else self.dataset[i : i + bs]
             )
-            yield DatasetOutput(data=batch.float().div_(255))
+            batch = batch.float().div_(255).contiguous(memory_format=self.memory_format)
+            yield DatasetOutput(data=batch)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -109,8 +117,14 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
     else:
         cfg = BaseTrainerConfig(**common, learning_rate=t["learning_rate"])
         trainer = BaseTrainer(model, train_ds, val_ds, training_config=cfg)
-    trainer.train_loader = DeviceBatches(train_x, t["batch_size"], True, device())
-    trainer.eval_loader = DeviceBatches(val_x, t["batch_size"], False, device())
+    # CUDA-only speed options, off by default until measured on the user's GPU
+    cuda = device().type == "cuda"
+    if cuda and t["bf16_autocast"]:
+        trainer.amp_context = torch.autocast("cuda", dtype=torch.bfloat16)
+    layout = torch.channels_last if cuda and t["channels_last"] else torch.contiguous_format
+    model.to(memory_format=layout)
+    trainer.train_loader = DeviceBatches(train_x, t["batch_size"], True, device(), layout)
+    trainer.eval_loader = DeviceBatches(val_x, t["batch_size"], False, device(), layout)
     return trainer
 
 
