@@ -104,7 +104,7 @@ def bare(params: dict, train_x: np.ndarray, val_x: np.ndarray) -> float:
 
 def measure(
     models_: tuple[str, ...] = ("vae", "vqvae", "vaegan"),
-    n_train: int = 1024,
+    n_train: int = 2048,
     n_val: int = 256,
     epochs: int = 2,
     batch_size: int = 64,
@@ -145,10 +145,10 @@ def measure(
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="vae,vqvae,vaegan")
-    ap.add_argument("--n-train", type=int, default=1024)
+    ap.add_argument("--n-train", type=int, default=2048)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--preset", default="small", choices=["small", "celeba64"])
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out")
     args = ap.parse_args()
     result = measure(
