@@ -15,6 +15,8 @@ import torch
 import yaml
 from conftest import ROOT, SNAKEMAKE, TINY, offline_prefix, pending, smk
 
+pytestmark = pytest.mark.e2e
+
 
 def _small(**changes) -> dict:
     cfg = copy.deepcopy(TINY)
