@@ -23,8 +23,7 @@ import time
 from pathlib import Path
 
 import yaml
-
-from vaebench.io import save_json, versions
+from report import finish
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = {
@@ -108,12 +107,7 @@ def main() -> None:
     ap.add_argument("--out")
     args = ap.parse_args()
     result = measure(args.repeats)
-    result["versions"] = versions()
-    for k, v in result.items():
-        if not isinstance(v, dict):
-            print(f"{k:<28} {v:.3g}" if isinstance(v, float) else f"{k:<28} {v}")
-    if args.out:
-        save_json(args.out, result)
+    finish(result, args.out)
 
 
 if __name__ == "__main__":

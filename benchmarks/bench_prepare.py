@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from report import finish
 
 from vaebench import data
-from vaebench.io import save_json, versions
 
 
 def make_jpegs(folder: Path, n: int) -> None:
@@ -101,12 +101,7 @@ def main() -> None:
     ap.add_argument("--out")
     args = ap.parse_args()
     result = measure(args.n, args.repeats)
-    result["versions"] = versions()
-    for k, v in result.items():
-        if not isinstance(v, dict):
-            print(f"{k:<32} {v:.4g}" if isinstance(v, float) else f"{k:<32} {v}")
-    if args.out:
-        save_json(args.out, result)
+    finish(result, args.out)
 
 
 if __name__ == "__main__":
