@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import pytest
 from conftest import TINY, pending
 
 from vaebench import config as vb
+from vaebench.io import sha256_file
 
 pytestmark = pytest.mark.e2e
 AGGREGATES = ("results/tables/", "results/figures/", "results/report")
@@ -38,6 +40,13 @@ def test_every_run_has_model_history_recon_and_samples(tiny_study):
             assert x.dtype == np.uint8 and x.shape == (16, 3, 64, 64), (run.id, s)
             assert x.std() > 0, f"{run.id}/{s}: constant samples"
             assert (base / f"samples_{s}.png").exists()
+            record = json.loads((base / f"samples_{s}.json").read_text())
+            assert record["config"]["sampling"]["sampler"] == s
+            assert record["sha256"][f"samples_{s}.npy"] == sha256_file(base / f"samples_{s}.npy")
+        record = json.loads((base / "recon.json").read_text())  # .npy carry no metadata
+        assert record["config"]["model"]["run"] == run.id and record["device"] == "cpu"
+        assert record["git_commit"] and record["versions"]["torch"]
+        assert record["sha256"]["recon.npy"] == sha256_file(base / "recon.npy")
         assert not (base / "checkpoint.pt").exists()
 
 

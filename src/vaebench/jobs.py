@@ -7,6 +7,7 @@ line on the terminal that names the cause, instead of a traceback in a log file.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import traceback
@@ -89,7 +90,18 @@ def train(
     print(f"done: {summary}")
 
 
-def reconstruct(model: str, test: str, recon: str, kl: str, grid: str, threads: int = 1) -> None:
+def _record(out: str, model: str, config_slice: dict, files: list[str]) -> None:
+    """The provenance sidecar of .npy outputs (which cannot carry metadata themselves): the
+    config slice, the model's training params, versions, commit, device and file hashes."""
+    trained = json.loads((Path(model) / "vaebench.json").read_text())
+    meta = io.provenance({**config_slice, "model": trained.get("config")}, device=str(_device()))
+    meta["sha256"] = {Path(f).name: io.sha256_file(f) for f in files}
+    io.save_json(out, meta)
+
+
+def reconstruct(
+    model: str, test: str, recon: str, kl: str, grid: str, meta: str, threads: int = 1
+) -> None:
     _torch(threads)
     from vaebench import grids, models
 
@@ -99,10 +111,18 @@ def reconstruct(model: str, test: str, recon: str, kl: str, grid: str, threads: 
     io.save_npy(recon, x_hat.astype(np.float32))
     io.save_npy(kl, kls.astype(np.float64))
     grids.save_grid(grid, [images[:8], (x_hat[:8] * 255).round().astype(np.uint8)])
+    _record(meta, model, {"test": test}, [recon, kl])
 
 
 def sample(
-    model: str, params: dict, train: str, val: str, samples: str, grid: str, threads: int = 1
+    model: str,
+    params: dict,
+    train: str,
+    val: str,
+    samples: str,
+    grid: str,
+    meta: str,
+    threads: int = 1,
 ) -> None:
     _torch(threads)
     from vaebench import grids, models, models_sample
@@ -110,6 +130,7 @@ def sample(
     net = models.load(model, _device())
     x = models_sample.sample(net, params, io.load_npy(train), io.load_npy(val))
     io.save_npy(samples, x)
+    _record(meta, model, {"sampling": params}, [samples])
     grids.save_grid(grid, [x[i : i + 8] for i in range(0, min(len(x), 32), 8)])
 
 

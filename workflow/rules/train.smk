@@ -32,6 +32,7 @@ rule reconstruct:
         recon="results/runs/{run}/recon.npy",
         kl="results/runs/{run}/kl.npy",
         grid="results/runs/{run}/recon_grid.png",
+        meta="results/runs/{run}/recon.json",
     log:
         "results/logs/reconstruct/{run}.log",
     benchmark:
@@ -54,6 +55,7 @@ rule sample:
     output:
         samples="results/runs/{run}/samples_{sampler}.npy",
         grid="results/runs/{run}/samples_{sampler}.png",
+        meta="results/runs/{run}/samples_{sampler}.json",
     log:
         "results/logs/sample/{run}/{sampler}.log",
     benchmark:

@@ -8,4 +8,5 @@ jobs.run(
     recon=snakemake.output.recon,
     kl=snakemake.output.kl,
     grid=snakemake.output.grid,
+    meta=snakemake.output.meta,
 )

@@ -9,4 +9,5 @@ jobs.run(
     val=snakemake.input.val,
     samples=snakemake.output.samples,
     grid=snakemake.output.grid,
+    meta=snakemake.output.meta,
 )
