@@ -216,9 +216,5 @@ def diverged_runs(config: dict[str, Any], runs: list[Run]) -> dict[str, dict[str
         if json.dumps(record.get("params"), sort_keys=True) == json.dumps(
             train_params(config, run), sort_keys=True
         ):
-            out[run.id] = {
-                **run_info(run),
-                "samplers": samplers(config, run),
-                "message": record.get("message", ""),
-            }
+            out[run.id] = {**run_info(run), "samplers": samplers(config, run)}
     return out

@@ -35,7 +35,7 @@ from pythae.trainers import (
 )
 
 from vaebench import VaebenchError, io
-from vaebench.models import build, seed_everything
+from vaebench.models import build, seed_everything, to_float
 from vaebench.runtime import device
 
 OPTIMIZERS = ("optimizer", "encoder_optimizer", "decoder_optimizer", "discriminator_optimizer")
@@ -52,7 +52,7 @@ class Uint8Images(torch.utils.data.Dataset):
         return len(self.x)
 
     def __getitem__(self, i: int) -> DatasetOutput:
-        return DatasetOutput(data=self.x[i].float().div_(255))
+        return DatasetOutput(data=to_float(self.x[i]))
 
 
 class DeviceBatches:
@@ -85,7 +85,7 @@ class DeviceBatches:
             batch = (
                 self.dataset[order[i : i + bs]] if order is not None else self.dataset[i : i + bs]
             )
-            batch = batch.float().div_(255).contiguous(memory_format=self.memory_format)
+            batch = to_float(batch).contiguous(memory_format=self.memory_format)
             yield DatasetOutput(data=batch)
 
 
