@@ -5,7 +5,8 @@ against one core.
 
 The input is a generated folder of --n 178 x 218 JPEGs (CelebA's aligned size and quality
 range), prepared by vaebench.data.prepare exactly as the prepare_data job does, with
-workers=1 and workers=cpu_count, alternating, best of --repeats.
+workers=1 and workers=cpu_count, alternating, best of --repeats, each into a fresh output
+folder (as the job, whose outputs Snakemake removes first).
 
 prepare_speedup = one-worker seconds / all-worker seconds (target >= 1.7 on 2 cores).
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -36,7 +38,7 @@ def make_jpegs(folder: Path, n: int) -> None:
         Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(folder / f"{i:06d}.jpg", quality=90)
 
 
-def measure(n: int = 3000, repeats: int = 5, workers: int | None = None) -> dict:
+def measure(n: int = 3000, repeats: int = 7, workers: int | None = None) -> dict:
     workers = workers or os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp, "jpegs")
@@ -44,8 +46,10 @@ def measure(n: int = 3000, repeats: int = 5, workers: int | None = None) -> dict
         dataset = data_config(root, n)
 
         def run(w: int) -> float:
+            out = Path(tmp, f"out{w}")
+            shutil.rmtree(out, ignore_errors=True)
             t0 = time.perf_counter()
-            data.prepare(dataset, Path(tmp, f"out{w}"), workers=w)
+            data.prepare(dataset, out, workers=w)
             return time.perf_counter() - t0
 
         run(workers)  # warm-up: page cache, imports
@@ -97,7 +101,7 @@ def data_config(root: Path, n: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=3000)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--out")
     args = ap.parse_args()
     result = measure(args.n, args.repeats)

@@ -11,21 +11,18 @@ runs on are shared and noisy: the ratios are the result, the seconds are context
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vaebench.io import atomic_path, save_json, versions
 
-import bench_memory  # noqa: E402
-import bench_metrics  # noqa: E402
-import bench_orchestration  # noqa: E402
-import bench_prepare  # noqa: E402
-import bench_train  # noqa: E402
-
-from vaebench.io import atomic_path, save_json, versions  # noqa: E402
+HERE = Path(__file__).resolve().parent
+STEPS = ("train", "prepare", "metrics", "orchestration", "memory")  # bench_<step>.py each
 
 # key -> (bound, "min" | "max", what it compares)
 BOUNDS = {
@@ -88,17 +85,15 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     result: dict = {"machine": machine()}
-    steps = {
-        "train": bench_train.measure,
-        "prepare": bench_prepare.measure,
-        "metrics": bench_metrics.measure,
-        "orchestration": bench_orchestration.measure,
-        "memory": bench_memory.measure,
-    }
-    for name, fn in steps.items():
+    out = Path(args.out_dir)
+    for name in STEPS:
+        # each in a fresh process, as the study's jobs run: no torch threads, memory or
+        # imports left over from the previous benchmark
         print(f"[bench] {name} ...", flush=True)
         s = time.perf_counter()
-        raw = fn()
+        script, raw_json = HERE / f"bench_{name}.py", out / f"{name}.json"
+        subprocess.run([sys.executable, str(script), "--out", str(raw_json)], check=True)
+        raw = json.loads(raw_json.read_text())
         result[name] = raw
         for key in BOUNDS:
             if key in raw:
@@ -109,7 +104,6 @@ def main() -> None:
     result["verdicts"] = {k: verdict(result[k], b, kind) for k, (b, kind, _) in BOUNDS.items()}
     result["versions"] = versions()
     result["seconds"] = time.perf_counter() - t0
-    out = Path(args.out_dir)
     save_json(out / "bench.json", result)
     md = markdown(result)
     with atomic_path(out / "bench.md") as tmp:

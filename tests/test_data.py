@@ -259,6 +259,8 @@ def _fails(cfg: dict, out: Path, *needles: str, workers: int = 1) -> None:
     for needle in needles:
         assert needle in msg, msg
     assert not (out / "manifest.json").exists()
+    temporaries = [p.name for p in out.glob(".*")] if out.exists() else []
+    assert temporaries == []  # the half-decoded arrays are gone too
 
 
 def test_missing_root(tmp_path):
