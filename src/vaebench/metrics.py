@@ -11,8 +11,10 @@ Per-image columns (float64), candidate x_hat against reference x:
   bce      sum over C*H*W of torch's binary_cross_entropy(x_hat, x) in nats, as Pythae's
            'bce' loss. No extra eps: torch clamps each log term at -100, so a pixel costs at
            most 100 nats (the same as clamping x_hat to [e^-100, 1 - e^-100] inside the logs).
-           Per-pixel terms in float32 (as in training), summed in float64: within 1e-6
-           relative of an all-float64 computation.
+           Per-pixel terms in float32 (as in training) by torch's own formula,
+           (x - 1) max(log1p(-x_hat), -100) - x max(log(x_hat), -100), with vectorised logs
+           (torch's CPU kernel is scalar and 2.5x slower; the sums agree within 1e-8
+           relative), summed in float64: within 1e-6 relative of an all-float64 computation.
   mse      mean over C*H*W of (x - x_hat)^2, squared differences summed in float64.
   psnr     piq's definition with data_range=1: -10 log10(mse + 1e-8), from the float64 mse;
            identical images give 80 dB (piq's eps), not inf, so means stay finite.
@@ -28,9 +30,12 @@ Per-image columns (float64), candidate x_hat against reference x:
            the SSIM column's computation, reused. With s scales we use the first s of the
            paper's weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) renormalised to sum to 1
            (piq renormalises any weights it is given). Tested against piq.multi_scale_ssim.
-  gmsd     piq.gmsd, data_range=1, on the YIQ luminance after 2x2 average pooling. piq takes
-           the population std of the similarity map (divides by n, not n - 1): ~0.05% below
-           the authors' MATLAB GMSD at 64 px (factor sqrt((n - 1) / n)).
+  gmsd     piq.gmsd's numbers, data_range=1: YIQ luminance, 2x2 average pooling (zero-padded
+           when odd), Prewitt gradients (zero padding), t = 170/255^2. Computed by _gmsd
+           (only the luminance, both images through one convolution: ~2.5x faster than
+           piq, which converts all three YIQ channels and checks its inputs); the tests hold
+           it to piq.gmsd. piq takes the population std of the similarity map (divides by n,
+           not n - 1): ~0.05% below the authors' MATLAB GMSD at 64 px.
   lpips    lpips 0.1.4, AlexNet trunk, version 0.1, inputs scaled to [-1, 1]: the LPIPS that
            papers report. Alex and VGG scores are not comparable.
 
@@ -52,7 +57,6 @@ from pathlib import Path
 import lpips
 import numpy as np
 import pandas as pd
-import piq
 import scipy.linalg
 import torch
 import torch.nn.functional as F
@@ -64,6 +68,8 @@ from vaebench.metrics_weights import ALEXNET, INCEPTION, WeightFile, hub_dir, re
 METRIC_COLUMNS = ("bce", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
 MS_SSIM_PAPER_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 PSNR_EPS = 1e-8  # piq.psnr's constant
+YIQ_LUMINANCE = (0.299, 0.587, 0.114)  # piq.rgb2yiq's Y row
+GMSD_T = 170 / 255**2  # piq.gmsd's default constant
 SSIM_KERNEL, SSIM_SIGMA = 11, 1.5
 FEATURE_DIM = 2048
 
@@ -102,11 +108,11 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
     """Everything that defines the numbers, for Parquet metadata and table headers."""
     return {
         "input": "x_hat clamped to [0, 1]; uint8 / 255",
-        "bce": "sum over C*H*W of torch binary_cross_entropy, log terms clamped at -100, nats",
+        "bce": "sum over C*H*W of torch binary_cross_entropy's terms, logs clamped at -100, nats",
         "mse": "mean over C*H*W",
         "psnr": {"data_range": 1.0, "eps": PSNR_EPS, "identical_images_db": 80.0},
         "ssim": {
-            "impl": "piq.ssim",
+            "impl": "piq.ssim's formula (vaebench.metrics._ssim_cs, tested equal)",
             "data_range": 1.0,
             "kernel_size": SSIM_KERNEL,
             "kernel_sigma": SSIM_SIGMA,
@@ -115,7 +121,7 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
             "downsample": "piq default (none below 384 px)",
         },
         "ms_ssim": {
-            "impl": "piq.multi_scale_ssim",
+            "impl": "piq.multi_scale_ssim's formula (vaebench.metrics._ms_ssim, tested equal)",
             "data_range": 1.0,
             "kernel_size": ms_ssim_kernel,
             "kernel_sigma": SSIM_SIGMA,
@@ -124,9 +130,9 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
             "min_size": ms_ssim_min_size(ms_ssim_kernel, ms_ssim_scales),
         },
         "gmsd": {
-            "impl": "piq.gmsd",
+            "impl": "piq.gmsd's formula (vaebench.metrics._gmsd, tested equal)",
             "data_range": 1.0,
-            "t": 170 / 255**2,
+            "t": GMSD_T,
             "std": "population (piq); sqrt((n-1)/n) below the MATLAB reference",
         },
         "lpips": {"net": "alex", "version": "0.1", "input_range": [-1, 1]},
@@ -226,10 +232,18 @@ def _gaussian_band(size: int, kernel: int, like: torch.Tensor) -> torch.Tensor:
     t = torch.arange(kernel, dtype=like.dtype, device=like.device) - (kernel - 1) / 2
     g = torch.exp(-(t**2) / (2 * SSIM_SIGMA**2))
     g = g / g.sum()
-    band = torch.zeros(size - kernel + 1, size, dtype=like.dtype, device=like.device)
-    for i in range(len(band)):
-        band[i, i : i + kernel] = g
-    return band
+    rows = torch.arange(size - kernel + 1, device=like.device)[:, None]
+    offset = torch.arange(size, device=like.device) - rows  # column j in row i's window
+    inside = (offset >= 0) & (offset < kernel)
+    return torch.where(inside, g[offset.clamp(0, kernel - 1)], 0.0)
+
+
+def _halve(t: torch.Tensor) -> torch.Tensor:
+    """F.avg_pool2d(t, 2) (an odd last row or column dropped), bitwise: the same four terms
+    in the same order, as strided slices, ~4x faster on CPU than the pooling kernel."""
+    h, w = t.shape[-2] // 2 * 2, t.shape[-1] // 2 * 2
+    t = t[..., :h, :w]
+    return (t[..., 0::2, 0::2] + t[..., 0::2, 1::2] + t[..., 1::2, 0::2] + t[..., 1::2, 1::2]) / 4
 
 
 def _ssim_cs(x: torch.Tensor, y: torch.Tensor, kernel: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -264,14 +278,48 @@ def _ms_ssim(
     """
     terms = []
     for level in range(len(weights)):
-        if level:
-            pad = max(x.shape[-2] % 2, x.shape[-1] % 2)
-            x, y = (F.avg_pool2d(F.pad(t, [pad, 0, pad, 0], mode="replicate"), 2) for t in (x, y))
+        if level and max(x.shape[-2] % 2, x.shape[-1] % 2):  # odd: replicate top and left
+            x, y = (_halve(F.pad(t, [1, 0, 1, 0], mode="replicate")) for t in (x, y))
+        elif level:
+            x, y = _halve(x), _halve(y)
         ss, cs = first if level == 0 and first is not None else _ssim_cs(x, y, kernel)
         terms.append(cs)
     terms[-1] = ss
     values = torch.relu(torch.stack(terms))
     return torch.prod(values ** weights.view(-1, 1, 1), dim=0).mean(1)
+
+
+def _bce(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Per-image sum of torch's binary_cross_entropy terms (float32), in float64.
+
+    The formula and -100 clamp of torch's CPU kernel, written as tensor ops so the logs
+    are vectorised: 2.5x faster, and the per-image sums agree within 1e-8 relative.
+    """
+    log_p = torch.log(x_hat).clamp_(min=-100)
+    log_q = torch.log1p(-x_hat).clamp_(min=-100)
+    return ((x - 1) * log_q - x * log_p).sum((1, 2, 3), dtype=torch.float64)
+
+
+def _gmsd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """piq.gmsd(x, y, data_range=1, reduction='none') of RGB images, per image.
+
+    Same steps and constants (YIQ luminance, 2x2 average pooling after zero padding to even
+    size, normalised Prewitt kernels with zero padding, similarity with t = 170/255^2,
+    population std), but only the luminance is computed and both images go through one
+    convolution: ~2.5x faster than piq on CPU. Tested equal to piq.gmsd.
+    """
+    n = len(x)
+    weights = torch.tensor(YIQ_LUMINANCE, dtype=x.dtype, device=x.device)
+    lum = torch.einsum("nchw,c->nhw", torch.cat((x, y)), weights)[:, None]
+    if max(lum.shape[-2] % 2, lum.shape[-1] % 2):  # odd: zeros below and to the right
+        lum = F.pad(lum, [0, 1, 0, 1])
+    lum = _halve(lum)
+    prewitt = torch.tensor([[-1.0, 0.0, 1.0]] * 3, dtype=x.dtype, device=x.device) / 3
+    kernels = torch.stack((prewitt, prewitt.T))[:, None]
+    magnitude = F.conv2d(lum, kernels, padding=1).square().sum(1).sqrt()
+    a, b = magnitude[:n], magnitude[n:]
+    similarity = (2 * a * b + GMSD_T) / (a * a + b * b + GMSD_T)
+    return similarity.flatten(1).std(1, correction=0)
 
 
 def lpips_pair(model: lpips.LPIPS, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
@@ -335,9 +383,7 @@ def reconstruction_metrics(
         ref = _unit(x[i : i + batch_size], device, "x")
         rec = _unit(x_hat[i : i + batch_size], device, "x_hat").clamp_(0, 1)
         with clock("bce"):
-            bce = F.binary_cross_entropy(rec, ref, reduction="none").sum(
-                (1, 2, 3), dtype=torch.float64
-            )
+            bce = _bce(rec, ref)
         with clock("mse"):
             mse = (rec - ref).square().sum((1, 2, 3), dtype=torch.float64) / ref[0].numel()
         with clock("psnr"):
@@ -349,7 +395,7 @@ def reconstruction_metrics(
             shared = full_res if ms_ssim_kernel == SSIM_KERNEL else None
             ms_ssim = _ms_ssim(rec, ref, ms_ssim_kernel, scale_weights, shared)
         with clock("gmsd"):
-            gmsd = piq.gmsd(rec, ref, data_range=1.0, reduction="none")
+            gmsd = _gmsd(rec, ref)
         with clock("lpips"):
             lp = lpips_pair(lpips_model, rec * 2 - 1, ref * 2 - 1)
         for k, v in zip(METRIC_COLUMNS, (bce, mse, psnr, ssim, ms_ssim, gmsd, lp), strict=True):
