@@ -86,7 +86,7 @@ def one_at_a_time(x, x_hat, lpips_model, kernel: int, scales: int, timings: dict
     return pd.DataFrame(rows)
 
 
-def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int = 4) -> dict:
+def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int = 5) -> dict:
     torch.set_num_threads(threads)
     x = photo_crops(n)
     x_hat = degrade(x)
@@ -187,7 +187,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=512, help="number of images")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
     result = measure(args.n, args.batch_size, args.threads, args.repeats)
