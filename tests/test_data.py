@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaebench import VaebenchError
+from vaebench import VaebenchError, data
 from vaebench.data import load_split, prepare, rank, shapes
 
 N_PER_PART = {0: 18, 1: 6, 2: 6}  # 30 images: 000001..000018 train, then 6 valid, 6 test
@@ -142,6 +142,20 @@ def test_workers_give_identical_bytes(tmp_path, celeba_official):
             assert one["splits"][split] == many["splits"][split]
             a = (tmp_path / "w1" / f"{split}.npy").read_bytes()
             assert a == (tmp_path / f"w{workers}" / f"{split}.npy").read_bytes()
+
+
+def test_without_fork_decodes_on_one_core_and_says_so(
+    tmp_path, celeba_official, monkeypatch, capsys
+):
+    import multiprocessing
+
+    cfg = _cfg(root=celeba_official, n_train=18, n_val=6, n_test=6, image_size=16)
+    one = prepare(cfg, tmp_path / "w1", workers=1)
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    monkeypatch.setattr(data, "ProcessPoolExecutor", None)  # a pool would fail loudly
+    many = prepare(cfg, tmp_path / "w2", workers=2)
+    assert one["splits"] == many["splits"]
+    assert "cannot fork; decoding on one core" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- folder

@@ -19,6 +19,7 @@ import hashlib
 import math
 import multiprocessing
 import os
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -375,7 +376,7 @@ def _decode_all(
     columns = [list(column) for column in zip(*tasks, strict=True)] + [[crop] * len(tasks)]
     workers = min(workers, len(tasks))
     if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
-        print("vaebench: this platform cannot fork, so images are decoded on one core")
+        print("vaebench: this platform cannot fork; decoding on one core", file=sys.stderr)
         workers = 1
     modes: list[str] = []
     digests: list[bytes] = []
