@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import functools
 import hashlib
 import math
 import multiprocessing
@@ -373,7 +372,6 @@ def _decode_all(
     work is submitted (its result is returned last), so serial bookkeeping overlaps it.
     """
     tasks = [(k, s, p[s : s + CHUNK]) for k, p in enumerate(paths) for s in range(0, len(p), CHUNK)]
-    columns = [list(column) for column in zip(*tasks, strict=True)] + [[crop] * len(tasks)]
     workers = min(workers, len(tasks))
     if workers > 1 and "fork" not in multiprocessing.get_all_start_methods():
         print("vaebench: this platform cannot fork; decoding on one core", file=sys.stderr)
@@ -382,7 +380,7 @@ def _decode_all(
     digests: list[bytes] = []
     with contextlib.ExitStack() as stack:
         if workers <= 1:
-            results: Iterator = map(functools.partial(_decode_task, outs), *columns)
+            results: Iterator = (_decode_chunk(outs[k], s, p, crop) for k, s, p in tasks)
         else:
             Image.preinit()  # import the common format plugins once, before forking
             # fork starts workers in milliseconds and shares the maps (this module never
@@ -390,7 +388,7 @@ def _decode_all(
             fork = multiprocessing.get_context("fork")
             pool = ProcessPoolExecutor(workers, fork, initializer=_attach, initargs=(outs,))
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)
-            results = pool.map(_decode_shared, *columns)
+            results = pool.map(_decode_shared, *zip(*tasks, strict=True), [crop] * len(tasks))
         extra = meanwhile()
         for chunk_modes, chunk_digests in results:
             modes += chunk_modes
@@ -408,13 +406,7 @@ def _attach(outs: list[np.ndarray]) -> None:
 def _decode_shared(
     k: int, start: int, paths: list[str], crop: int | None
 ) -> tuple[list[str], list[bytes]]:
-    return _decode_task(_OUTS, k, start, paths, crop)
-
-
-def _decode_task(
-    outs: list[np.ndarray], k: int, start: int, paths: list[str], crop: int | None
-) -> tuple[list[str], list[bytes]]:
-    return _decode_chunk(outs[k], start, paths, crop)
+    return _decode_chunk(_OUTS[k], start, paths, crop)
 
 
 def _decode_chunk(
