@@ -42,7 +42,7 @@ def make_jpegs(folder: Path, n: int) -> None:
         Image.fromarray(arr.clip(0, 255).astype(np.uint8)).save(folder / f"{i:06d}.jpg", quality=90)
 
 
-def measure(n: int = 3000, repeats: int = 9, workers: int | None = None) -> dict:
+def measure(n: int = 3000, repeats: int = 11, workers: int | None = None) -> dict:
     workers = workers or os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp, "jpegs")
@@ -108,7 +108,7 @@ def data_config(root: Path, n: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=3000)
-    ap.add_argument("--repeats", type=int, default=9)
+    ap.add_argument("--repeats", type=int, default=11)
     ap.add_argument("--out")
     args = ap.parse_args()
     result = measure(args.n, args.repeats)
