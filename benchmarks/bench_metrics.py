@@ -2,9 +2,12 @@
 
     .venv/bin/python benchmarks/bench_metrics.py --out results/bench/metrics.json
 
-Both variants run on the same images in one process, interleaved, best of --repeats (the
-machine may be shared; the minimum is the least disturbed run). Weights are random stand-ins
-in a temporary cache: speed does not depend on their values.
+Both variants run on the same images in one process, interleaved, --repeats times. Each
+ratio is the median over the repeats of the ratio within one repeat, whose runs are seconds
+apart: this shared host's speed drifts by up to 30% from minute to minute, so best-of-each
+can pair a lucky run of one kind with an ordinary run of the other (best-of-each ratios are
+recorded too). Weights are random stand-ins in a temporary cache: speed does not depend on
+their values.
 
 batched        vaebench.metrics.reconstruction_metrics in chunks of --batch-size.
 one at a time  what one writes with the libraries directly: for each image, torch's BCE and
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import os
+import statistics
 import tempfile
 import time
 
@@ -86,7 +90,7 @@ def one_at_a_time(x, x_hat, lpips_model, kernel: int, scales: int, timings: dict
     return pd.DataFrame(rows)
 
 
-def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int = 5) -> dict:
+def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int = 7) -> dict:
     torch.set_num_threads(threads)
     x = photo_crops(n)
     x_hat = degrade(x)
@@ -152,6 +156,8 @@ def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int =
     single_s, single_t = min(runs["single"], key=lambda r: r[0])
     lpips_in_suite = min(t["lpips"] for _, t in runs["batched"])
     bare_s = min(runs["bare"])
+    speedups = [o[0] / b[0] for o, b in zip(runs["single"], runs["batched"], strict=True)]
+    overheads = [b[1]["lpips"] / t for b, t in zip(runs["batched"], runs["bare"], strict=True)]
 
     return {
         "n_images": n,
@@ -165,14 +171,18 @@ def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int =
         "loadavg_1min_before_after": [load_before[0], os.getloadavg()[0]],
         "seconds_batched": batched_s,
         "seconds_one_at_a_time": single_s,
-        "metrics_speedup": single_s / batched_s,
+        "metrics_speedup": statistics.median(speedups),
+        "metrics_speedup_per_repeat": speedups,
+        "metrics_speedup_best_of_each": single_s / batched_s,
         "images_per_second_batched": n / batched_s,
         "images_per_second_one_at_a_time": n / single_s,
         "per_metric_seconds_batched": batched_t,
         "per_metric_seconds_one_at_a_time": single_t,
         "seconds_lpips_in_suite": lpips_in_suite,
         "seconds_lpips_bare": bare_s,
-        "lpips_overhead": lpips_in_suite / bare_s,
+        "lpips_overhead": statistics.median(overheads),
+        "lpips_overhead_per_repeat": overheads,
+        "lpips_overhead_best_of_each": lpips_in_suite / bare_s,
         "all_seconds": {
             "batched": [r[0] for r in runs["batched"]],
             "one_at_a_time": [r[0] for r in runs["single"]],
@@ -187,7 +197,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=512, help="number of images")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
     result = measure(args.n, args.batch_size, args.threads, args.repeats)
