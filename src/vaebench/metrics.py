@@ -278,9 +278,9 @@ def _ms_ssim(
     """
     terms = []
     for level in range(len(weights)):
-        if level and max(x.shape[-2] % 2, x.shape[-1] % 2):  # odd: replicate top and left
-            x, y = (_halve(F.pad(t, [1, 0, 1, 0], mode="replicate")) for t in (x, y))
-        elif level:
+        if level:
+            if max(x.shape[-2] % 2, x.shape[-1] % 2):  # odd: replicate top and left
+                x, y = (F.pad(t, [1, 0, 1, 0], mode="replicate") for t in (x, y))
             x, y = _halve(x), _halve(y)
         ss, cs = first if level == 0 and first is not None else _ssim_cs(x, y, kernel)
         terms.append(cs)
