@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) --resources gpu=1 --configfile workflow/configs/demo.yaml
 
 report: $(STAMP)
-	$(VENV)/bin/snakemake --cores $(CORES) --configfile workflow/configs/demo.yaml --report results/report.html
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile workflow/configs/demo.yaml --report results/demo/report.html
 
 test: $(STAMP)
 	$(VENV)/bin/pytest -q

@@ -1,12 +1,16 @@
 # vaebench: VAE, β-VAE sweep, VQ-VAE and VAE-GAN compared with perceptual metrics.
 #   snakemake --cores 4 --resources gpu=1                    the study (config.yaml)
 #   snakemake --cores 2 --resources gpu=1 --configfile workflow/configs/demo.yaml
+# One config file is one whole study: --configfile X runs X plus the schema's defaults, never
+# X merged over config.yaml, which is read only when no --configfile is given.
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def config(preset: str, n_samples: int) -> dict:
     return {
+        "study": "memory",
         "dataset": {"name": "shapes", "n_train": 10000, "n_val": 1000, "n_test": 1000},
         "models": ["vae", "vqvae", "vaegan"],
         "seeds": [0],
@@ -44,7 +45,7 @@ def config(preset: str, n_samples: int) -> dict:
 
 
 def job_type(tsv: Path, bench_dir: Path) -> str:
-    """results/benchmarks/sample/vae/seed~0/gmm.tsv -> sample_gmm; train/... -> train."""
+    """results/memory/benchmarks/sample/vae/seed~0/gmm.tsv -> sample_gmm; train/... -> train."""
     parts = tsv.relative_to(bench_dir).parts
     rule = parts[0].removesuffix(".tsv")
     return f"{rule}_{tsv.stem}" if rule in ("sample", "generation_metrics") else rule
@@ -62,7 +63,7 @@ def measure(preset: str = "small", n_samples: int = 100, cores: int = 2) -> dict
         seconds = time.perf_counter() - t0
         if out.returncode != 0:
             raise SystemExit(f"the workflow failed:\n{out.stderr[-3000:]}")
-        bench_dir = work / "results/benchmarks"
+        bench_dir = work / "results/memory/benchmarks"
         jobs: dict[str, list[dict]] = {}
         for tsv in sorted(bench_dir.rglob("*.tsv")):
             with tsv.open() as f:

@@ -13,8 +13,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+OUT = "results/tiny"  # the tiny study's results folder (TINY["study"])
 
 TINY = {
+    "study": "tiny",
     "dataset": {
         "name": "shapes",
         "n_train": 128,
@@ -47,15 +49,16 @@ def offline_prefix() -> list[str]:
     return []
 
 
-def smk(workdir: Path, config: dict, *args: str, check: bool = True, timeout: int = 900,
+def smk(workdir: Path, config: dict | str, *args: str, check: bool = True, timeout: int = 900,
         offline: bool = False):  # fmt: skip
     """Run the real workflow in `workdir` with `config`; return the CompletedProcess.
 
-    offline=True runs it in a network namespace without interfaces: every job, the weight
-    staging included, must then work with no network at all.
+    `config` is a dict, written as YAML in its own key order (as a user writes a file), or
+    the YAML text itself. offline=True runs it in a network namespace without interfaces:
+    every job, the weight staging included, must then work with no network at all.
     """
     cfg = workdir / "config.test.yaml"
-    cfg.write_text(yaml.safe_dump(config))
+    cfg.write_text(config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False))
     # `args` first: options like --forcerun or --resources take many values, so targets
     # given after them would be swallowed.
     cmd = [
@@ -80,7 +83,7 @@ def smk(workdir: Path, config: dict, *args: str, check: bool = True, timeout: in
     return out
 
 
-def pending(workdir: Path, config: dict) -> set[str]:
+def pending(workdir: Path, config: dict | str) -> set[str]:
     """Files a run would (re)create, from `snakemake -n --summary` (its `plan` column)."""
     out = smk(workdir, config, "-n", "--summary").stdout.splitlines()
     header = next(i for i, line in enumerate(out) if line.startswith("output_file"))
@@ -98,4 +101,15 @@ def tiny_study(tmp_path_factory):
     """
     work = tmp_path_factory.mktemp("study")
     smk(work, TINY, offline=True)
+    return work
+
+
+DEMO = ROOT / "workflow" / "configs" / "demo.yaml"
+
+
+@pytest.fixture(scope="session")
+def demo_study(tmp_path_factory):
+    """One real, offline run of the shipped demo config (what `make demo` runs)."""
+    work = tmp_path_factory.mktemp("demo")
+    smk(work, DEMO.read_text(), offline=True, timeout=1200)
     return work

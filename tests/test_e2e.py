@@ -14,17 +14,17 @@ from vaebench import config as vb
 from vaebench.io import sha256_file
 
 pytestmark = pytest.mark.e2e
-AGGREGATES = ("results/tables/", "results/figures/", "results/report")
+AGGREGATES = ("results/tiny/tables/", "results/tiny/figures/", "results/tiny/report")
 
 
 def test_every_run_has_model_history_recon_and_samples(tiny_study):
     cfg = vb.validate(TINY)
-    test = np.load(tiny_study / "results/data/test.npy")
+    test = np.load(tiny_study / "results/tiny/data/test.npy")
     assert test.dtype == np.uint8 and test.shape == (32, 3, 64, 64)
     runs = vb.runs(cfg)
     assert {r.model for r in runs} == {"vae", "beta_vae", "vqvae", "vaegan"}
     for run in runs:
-        base = tiny_study / "results/runs" / run.id
+        base = tiny_study / "results/tiny/runs" / run.id
         assert (base / "model/model.pt").exists(), run.id
         hist = pd.read_parquet(base / "history.parquet")
         assert list(hist["epoch"]) == [1, 2]
@@ -53,12 +53,12 @@ def test_every_run_has_model_history_recon_and_samples(tiny_study):
 def test_saved_model_reloads_to_identical_reconstructions(tiny_study):
     from vaebench import models
 
-    test = np.load(tiny_study / "results/data/test.npy")
+    test = np.load(tiny_study / "results/tiny/data/test.npy")
     for run in ("vae/seed~0", "vqvae/seed~0"):
-        net = models.load(tiny_study / "results/runs" / run / "model")
+        net = models.load(tiny_study / "results/tiny/runs" / run / "model")
         recon, _ = models.reconstruct(net, test)
         np.testing.assert_array_equal(
-            recon, np.load(tiny_study / "results/runs" / run / "recon.npy")
+            recon, np.load(tiny_study / "results/tiny/runs" / run / "recon.npy")
         )
 
 
@@ -78,7 +78,7 @@ def test_adding_a_beta_trains_only_that_beta(tiny_study):
     cfg = copy.deepcopy(TINY)
     cfg["betas"] = [*cfg["betas"], 2]
     todo = pending(tiny_study, cfg)
-    assert "results/runs/beta_vae/beta~2/seed~0/model" in todo
+    assert "results/tiny/runs/beta_vae/beta~2/seed~0/model" in todo
     stray = [f for f in todo if "beta~2/" not in f and not f.startswith(AGGREGATES)]
     assert stray == []
 
@@ -87,7 +87,7 @@ def test_sampler_setting_reruns_sampling_not_training(tiny_study):
     cfg = copy.deepcopy(TINY)
     cfg["sampling"]["gmm"]["n_components"] = 3
     todo = pending(tiny_study, cfg)
-    assert "results/runs/vae/seed~0/samples_gmm.npy" in todo
+    assert "results/tiny/runs/vae/seed~0/samples_gmm.npy" in todo
     assert not [f for f in todo if f.endswith(("/model", "history.parquet", "recon.npy"))]
     runs = [f for f in todo if not f.startswith(AGGREGATES)]
     assert not [f for f in runs if "samples_normal" in f or "samples_pixelcnn" in f]
@@ -98,8 +98,8 @@ def test_changing_epochs_retrains_everything(tiny_study):
     cfg["training"]["epochs"] = 3
     todo = pending(tiny_study, cfg)
     models = {f for f in todo if f.endswith("/model")}
-    assert models == {f"results/runs/{r.id}/model" for r in vb.runs(vb.validate(TINY))}
-    assert "results/data/train.npy" not in todo
+    assert models == {f"results/tiny/runs/{r.id}/model" for r in vb.runs(vb.validate(TINY))}
+    assert "results/tiny/data/train.npy" not in todo
 
 
 METRICS = ["bce", "mse", "kl", "neg_elbo", "objective", "psnr", "ssim", "ms_ssim", "gmsd", "lpips"]
@@ -110,7 +110,7 @@ def test_per_image_metrics_have_one_row_per_test_image(tiny_study):
 
     cfg = vb.validate(TINY)
     for run in vb.runs(cfg):
-        path = tiny_study / "results/metrics" / run.id / "reconstruction.parquet"
+        path = tiny_study / "results/tiny/metrics" / run.id / "reconstruction.parquet"
         df = pd.read_parquet(path)
         assert list(df["image"]) == list(range(32)) and (df["run"] == run.id).all()
         assert {"run", "model", "family", "beta", "seed", "image", *METRICS} <= set(df.columns)
@@ -125,9 +125,9 @@ def test_per_image_metrics_have_one_row_per_test_image(tiny_study):
 def test_mse_psnr_ssim_match_an_independent_recomputation(tiny_study):
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    test = np.load(tiny_study / "results/data/test.npy").astype(np.float64) / 255
-    recon = np.load(tiny_study / "results/runs/vae/seed~0/recon.npy").astype(np.float64)
-    df = pd.read_parquet(tiny_study / "results/metrics/vae/seed~0/reconstruction.parquet")
+    test = np.load(tiny_study / "results/tiny/data/test.npy").astype(np.float64) / 255
+    recon = np.load(tiny_study / "results/tiny/runs/vae/seed~0/recon.npy").astype(np.float64)
+    df = pd.read_parquet(tiny_study / "results/tiny/metrics/vae/seed~0/reconstruction.parquet")
     for i in range(len(test)):
         x, y = test[i].transpose(1, 2, 0), recon[i].transpose(1, 2, 0)
         assert df["mse"][i] == pytest.approx(((x - y) ** 2).mean(), rel=1e-5)
@@ -138,21 +138,21 @@ def test_mse_psnr_ssim_match_an_independent_recomputation(tiny_study):
 
 
 def test_tables_have_every_row_and_no_zero_placeholders(tiny_study):
-    rec = pd.read_parquet(tiny_study / "results/tables/reconstruction.parquet")
+    rec = pd.read_parquet(tiny_study / "results/tiny/tables/reconstruction.parquet")
     assert list(rec["model"]) == ["vae", "beta_vae", "beta_vae", "vqvae", "vaegan"]
     assert list(rec["beta"].iloc[1:3]) == [0.5, 4.0]
     for m in ["bce", "mse", "kl", "neg_elbo", "psnr", "ssim", "ms_ssim", "gmsd", "lpips"]:
         assert np.isfinite(rec[m]).all(), m
         assert (rec[m] != 0).all(), m
     assert rec.loc[rec["model"] == "vqvae", "objective"].isna().all()
-    gen = pd.read_parquet(tiny_study / "results/tables/generation.parquet")
+    gen = pd.read_parquet(tiny_study / "results/tiny/tables/generation.parquet")
     assert len(gen) == 10  # vae 2 + two betas x 2 + vqvae 2 + vaegan 2 samplers
     for m in ["fid", "kid_mean", "precision", "recall"]:
         assert np.isfinite(gen[m]).all(), m
-    md = (tiny_study / "results/tables/reconstruction.md").read_text()
+    md = (tiny_study / "results/tiny/tables/reconstruction.md").read_text()
     assert "not the official ones" in md
     for name in ["metric_agreement", "paired_comparisons"]:
-        assert len(pd.read_parquet(tiny_study / f"results/tables/{name}.parquet")) > 0
+        assert len(pd.read_parquet(tiny_study / f"results/tiny/tables/{name}.parquet")) > 0
 
 
 def test_figures_exist(tiny_study):
@@ -161,7 +161,7 @@ def test_figures_exist(tiny_study):
              "agreement_heatmap"]  # fmt: skip
     for name in names:
         for ext in ["png", "pdf"]:
-            assert (tiny_study / f"results/figures/{name}.{ext}").stat().st_size > 1000
+            assert (tiny_study / f"results/tiny/figures/{name}.{ext}").stat().st_size > 1000
 
 
 def test_study_ran_without_network(tiny_study):
@@ -169,7 +169,7 @@ def test_study_ran_without_network(tiny_study):
 
     if not offline_prefix():
         pytest.skip("cannot create a network namespace here (needs root and unshare)")
-    staged = (tiny_study / "resources/weights/staged.json").read_text()
+    staged = (tiny_study / "results/tiny/weights/staged.json").read_text()
     assert '"source": "random"' in staged  # the download was attempted and could not connect
 
 
@@ -180,9 +180,9 @@ def test_metric_parquet_is_byte_identical_when_recomputed(tiny_study):
     """
     from conftest import smk
 
-    files = ["results/metrics/vae/seed~0/reconstruction.parquet",
-             "results/metrics/vqvae/seed~0/generation_pixelcnn.parquet",
-             "results/metrics/vqvae/seed~0/roundtrip_pixelcnn.parquet"]  # fmt: skip
+    files = ["results/tiny/metrics/vae/seed~0/reconstruction.parquet",
+             "results/tiny/metrics/vqvae/seed~0/generation_pixelcnn.parquet",
+             "results/tiny/metrics/vqvae/seed~0/roundtrip_pixelcnn.parquet"]  # fmt: skip
     before = {f: (tiny_study / f).read_bytes() for f in files}
     out = smk(tiny_study, TINY, files[0], files[1], "--forcerun", files[0], files[1], offline=True)
     assert "recon_metrics" in out.stdout + out.stderr

@@ -35,26 +35,26 @@ def test_divergence_keep_going_then_tables_mark_the_run(tmp_path):
     assert first.returncode != 0
     line = next(x for x in first.stderr.splitlines() if "diverged at epoch" in x)
     assert "vaegan/seed~0" in line and "last finite train loss" in line
-    assert (tmp_path / "results/metrics/vae/seed~0/reconstruction.parquet").exists()
-    assert (tmp_path / "results/runs/vaegan/seed~0/diverged.json").exists()
-    assert not (tmp_path / "results/runs/vaegan/seed~0/model").exists()
-    assert not (tmp_path / "results/runs/vaegan/seed~0/history.parquet").exists()
+    assert (tmp_path / "results/tiny/metrics/vae/seed~0/reconstruction.parquet").exists()
+    assert (tmp_path / "results/tiny/runs/vaegan/seed~0/diverged.json").exists()
+    assert not (tmp_path / "results/tiny/runs/vaegan/seed~0/model").exists()
+    assert not (tmp_path / "results/tiny/runs/vaegan/seed~0/history.parquet").exists()
 
     smk(tmp_path, cfg)  # the diverged run is known: the rest of the DAG completes
-    table = pd.read_parquet(tmp_path / "results/tables/reconstruction.parquet")
+    table = pd.read_parquet(tmp_path / "results/tiny/tables/reconstruction.parquet")
     gan = table[table["model"] == "vaegan"].iloc[0]
     assert gan["diverged"] and pd.isna(gan["bce"]) and pd.isna(gan["lpips"])
     vae = table[table["model"] == "vae"].iloc[0]
     assert not vae["diverged"] and vae["bce"] > 0
-    md = (tmp_path / "results/tables/reconstruction.md").read_text()
+    md = (tmp_path / "results/tiny/tables/reconstruction.md").read_text()
     gan_line = next(x for x in md.splitlines() if x.startswith("| VAE-GAN"))
     assert "diverged" in gan_line and "nan" not in gan_line.lower()
-    gen = pd.read_parquet(tmp_path / "results/tables/generation.parquet")
+    gen = pd.read_parquet(tmp_path / "results/tiny/tables/generation.parquet")
     assert gen.loc[gen["model"] == "vaegan", "diverged"].all()
     assert pending(tmp_path, cfg) == set()
 
     fixed = _small()  # other training settings: the record is stale and the run trains
-    assert "results/runs/vaegan/seed~0/model" in pending(tmp_path, fixed)
+    assert "results/tiny/runs/vaegan/seed~0/model" in pending(tmp_path, fixed)
 
 
 def _snakemake_popen(workdir, config_path, *targets):
@@ -68,8 +68,8 @@ def _snakemake_popen(workdir, config_path, *targets):
 def test_killed_training_leaves_nothing_complete_and_resumes_to_the_same_model(tmp_path):
     cfg = _small(training__epochs=12)
     cfg["models"] = ["vae"]
-    target = "results/runs/vae/seed~0/history.parquet"
-    run_dir = tmp_path / "cut/results/runs/vae/seed~0"
+    target = "results/tiny/runs/vae/seed~0/history.parquet"
+    run_dir = tmp_path / "cut/results/tiny/runs/vae/seed~0"
     (tmp_path / "cut").mkdir()
     cfg_path = tmp_path / "cut/config.test.yaml"
     cfg_path.write_text(yaml.safe_dump(cfg))
@@ -87,7 +87,7 @@ def test_killed_training_leaves_nothing_complete_and_resumes_to_the_same_model(t
     smk(tmp_path / "cut", cfg, target, "--rerun-incomplete")
     (tmp_path / "whole").mkdir()
     smk(tmp_path / "whole", cfg, target)
-    cut, whole = (tmp_path / d / "results/runs/vae/seed~0" for d in ("cut", "whole"))
+    cut, whole = (tmp_path / d / "results/tiny/runs/vae/seed~0" for d in ("cut", "whole"))
     h_cut, h_whole = (pd.read_parquet(d / "history.parquet") for d in (cut, whole))
     assert len(h_cut) == 12
     pd.testing.assert_frame_equal(h_cut.drop(columns="seconds"), h_whole.drop(columns="seconds"))
@@ -101,9 +101,9 @@ def test_study_config_without_weights_stops_naming_the_file(tmp_path):
     if not offline_prefix():
         pytest.skip("cannot create a network namespace here (needs root and unshare)")
     cfg = _small(weights__allow_random=False)
-    out = smk(tmp_path, cfg, "resources/weights/staged.json", check=False, offline=True)
+    out = smk(tmp_path, cfg, "results/tiny/weights/staged.json", check=False, offline=True)
     assert out.returncode != 0
-    line = next(x for x in out.stderr.splitlines() if x.startswith("vaebench:"))
-    assert "alexnet-owt-7be5be79.pth" in line or "pt_inception" in line
+    line = next(x for x in out.stderr.splitlines() if x.startswith("vaebench: missing"))
+    assert "alexnet-owt-7be5be79.pth" in line and "pt_inception" in line  # every missing file
     assert "stage_weights" in line
-    assert not (tmp_path / "resources/weights/staged.json").exists()
+    assert not (tmp_path / "results/tiny/weights/staged.json").exists()

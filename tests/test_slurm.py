@@ -40,8 +40,8 @@ TIMEOUT_S = 480  # the whole SLURM run, under `timeout -k 20`
 CFG = copy.deepcopy(TINY)
 CFG["models"] = ["vae", "vqvae"]
 RUNS = ["vae/seed~0", "vqvae/seed~0"]
-TARGETS = [f"results/runs/{r}/history.parquet" for r in RUNS] + [
-    f"results/metrics/{r}/reconstruction.parquet" for r in RUNS
+TARGETS = [f"results/tiny/runs/{r}/history.parquet" for r in RUNS] + [
+    f"results/tiny/metrics/{r}/reconstruction.parquet" for r in RUNS
 ]
 # No network for the SLURM run: proxies at a closed local port (a network namespace, as for
 # the local run, would cut Snakemake off from slurmctld too). stage_weights (a local rule)
@@ -238,7 +238,7 @@ def test_slurm_results_equal_local_results(study):
         assert _provenance(local / target) == _provenance(slurm / target), target
     for run in RUNS:
         for name in ("recon.npy", "kl.npy"):
-            x, y = (np.load(d / "results/runs" / run / name) for d in (local, slurm))
+            x, y = (np.load(d / "results/tiny/runs" / run / name) for d in (local, slurm))
             assert x.tobytes() == y.tobytes(), f"{run}/{name} differs"
 
 

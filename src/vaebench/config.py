@@ -1,14 +1,20 @@
 """Config validation and the config -> run table logic.
 
 Snakemake parses this on every invocation, so it must stay light: no torch, no Pythae.
-Every job gets only the slice of the config it uses, as plain sorted types, so that
-Snakemake's params trigger reruns exactly the jobs whose settings changed (and reordering a
-list in config.yaml reruns nothing).
+Every job gets only the slice of the config it uses, built here by `canonical` (plain types,
+keys sorted at every depth), so that Snakemake's params trigger reruns exactly the jobs whose
+settings changed: reordering keys or lists, or switching YAML between flow and block style,
+reruns nothing.
+
+One config file is one study: its `study` name (default: the config file's name) is the
+folder `results/<study>/` that every output of the study goes under, so studies never touch
+each other's files.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -26,7 +32,20 @@ SAMPLER_MODELS = {
     "pixelcnn": ("vqvae",),
 }
 SAMPLER_ORDER = ("normal", "gmm", "pixelcnn")
-RUNS_DIR = "results/runs"
+RESULTS = "results"
+
+# What dataset.root must hold, per dataset (data.py's errors and the dry-run warning say it).
+LAYOUT_HELP = {
+    "celeba": (
+        "expected under it: img_align_celeba/*.jpg with list_eval_partition.txt (official) or "
+        "img_align_celeba/img_align_celeba/*.jpg with list_eval_partition.csv (Kaggle); get the "
+        "aligned images and the partition file from the official CelebA page (MMLab, CUHK) or "
+        "Kaggle's 'celeba-dataset' and set dataset.root to the folder holding them"
+    ),
+    "folder": (
+        "set dataset.root to a folder of images (jpg, jpeg, png, bmp, webp; searched recursively)"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -70,16 +89,21 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
-def validate(config: dict[str, Any], source: str = "config") -> dict[str, Any]:
+def validate(
+    config: dict[str, Any], source: str = "config", configfiles: list[str] | None = None
+) -> dict[str, Any]:
     """Check `config` against the schema, fill in defaults, return a new dict.
 
     Raises VaebenchError with one line naming the offending key. Defaults are filled for
     every object the schema describes, also where the user gave the parent (unlike
-    snakemake.utils.validate, which fills only under `default: {}` parents).
+    snakemake.utils.validate, which fills only under `default: {}` parents). A config without
+    `study` is named after its (last) config file, e.g. `pilot.yaml` -> study `pilot`.
     """
     import jsonschema
 
     config = json.loads(json.dumps(config))  # plain types, a private copy
+    if "study" not in config and configfiles:
+        config["study"] = Path(configfiles[-1]).stem
     schema = _schema()
     _fill_defaults(config, schema)
     validator = jsonschema.Draft7Validator(schema)
@@ -170,7 +194,7 @@ def train_params(config: dict[str, Any], run: Run) -> dict[str, Any]:
             for k, v in config["training"].items()
             if k not in ("reconstruction_loss", "learning_rate")
         }
-    return _stable(params)
+    return canonical(params)
 
 
 def sampler_params(config: dict[str, Any], run: Run, sampler: str) -> dict[str, Any]:
@@ -182,21 +206,119 @@ def sampler_params(config: dict[str, Any], run: Run, sampler: str) -> dict[str, 
     }
     if sampler in config["sampling"]:
         params[sampler] = config["sampling"][sampler]
-    return _stable(params)
+    return canonical(params)
 
 
-def _stable(obj: Any) -> Any:
-    """Plain types with sorted keys, so params compare equal across config reorderings."""
+def data_params(config: dict[str, Any]) -> dict[str, Any]:
+    """What prepare_data depends on: the dataset section (with its schema defaults)."""
+    return canonical(config["dataset"])
+
+
+def recon_metric_params(config: dict[str, Any]) -> dict[str, Any]:
+    m = config["metrics"]
+    return canonical({"batch_size": m["batch_size"], "ms_ssim": m["ms_ssim"]})
+
+
+def generation_metric_params(config: dict[str, Any]) -> dict[str, Any]:
+    m = config["metrics"]
+    return canonical({k: m[k] for k in ("batch_size", "ms_ssim", "kid", "pr_k")})
+
+
+def figure_files(
+    config: dict[str, Any], runs: list[Run], samplers_used: list[str]
+) -> dict[str, Any]:
+    """What the figures job reads. Rows are [label, file] pairs in run order (a dict would
+    have to be key-sorted, which would reorder the figures' rows); one seed per row: the
+    first."""
+    base = study_dir(config)
+    first = [r for r in runs if r.seed == min(config["seeds"])]
+    return canonical(
+        {
+            "test": f"{base}/data/test.npy",
+            "recons": [[r.label, f"{base}/runs/{r.id}/recon.npy"] for r in first],
+            "samples": [
+                [s, [[r.label, f"{base}/runs/{r.id}/samples_{s}.npy"]
+                     for r in first if s in samplers(config, r)]]
+                for s in samplers_used
+            ],  # fmt: skip
+            "histories": [[r.id, f"{base}/runs/{r.id}/history.parquet"] for r in runs],
+            "recon_table": f"{base}/tables/reconstruction.parquet",
+            "agreement_table": f"{base}/tables/metric_agreement.parquet",
+        }
+    )
+
+
+def figure_inputs(files: dict[str, Any]) -> dict[str, Any]:
+    """The figure job's input files (named for unpack()), from figure_files()."""
+    return {
+        "test": files["test"],
+        "recons": [path for _, path in files["recons"]],
+        "samples": [path for _, rows in files["samples"] for _, path in rows],
+        "histories": [path for _, path in files["histories"]],
+        "recon_table": files["recon_table"],
+        "agreement_table": files["agreement_table"],
+    }
+
+
+def canonical(obj: Any) -> Any:
+    """Plain JSON types with keys sorted at every depth: the one way every rule's params are
+    built, so that they compare equal however the config file orders or styles its keys.
+    Numpy scalars become Python numbers (they compare unequal to their JSON round trip)."""
     if isinstance(obj, dict):
-        return {k: _stable(obj[k]) for k in sorted(obj)}
+        return {str(k): canonical(obj[k]) for k in sorted(obj, key=str)}
     if isinstance(obj, list | tuple):
-        return [_stable(v) for v in obj]
+        return [canonical(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
+        return obj.item()
     return obj
 
 
-def divergence_marker(run: Run) -> str:
+def study_dir(config: dict[str, Any]) -> str:
+    """The study's results folder: every output of this config goes under it."""
+    return f"{RESULTS}/{config['study']}"
+
+
+def weights_official(config: dict[str, Any]) -> bool | None:
+    """Whether the staged LPIPS/FID weights are the official files (None: not staged yet)."""
+    path = Path(study_dir(config), "weights", "staged.json")
+    if not path.is_file():
+        return None
+    return all(w.get("official") for w in json.loads(path.read_text()).values())
+
+
+def banner(config: dict[str, Any], configfiles: list[str]) -> str:
+    """The first line a run prints: which config, which results folder, which weights."""
+    files = ", ".join(os.path.relpath(f) for f in configfiles) or "none"
+    weights = {
+        True: "official metric weights",
+        False: "STAND-IN metric weights (LPIPS/FID values are meaningless)",
+        None: "metric weights not staged yet",
+    }[weights_official(config)]
+    return (
+        f"vaebench: study {config['study']!r} from config {files}; results in "
+        f"{study_dir(config)}/; {weights}"
+    )
+
+
+def dataset_warning(config: dict[str, Any]) -> str | None:
+    """A one-line warning when dataset.root does not exist and the data is not prepared yet.
+
+    Only a warning: users dry-run a config before they copy the data; prepare_data itself
+    stops with the full message."""
+    d = config["dataset"]
+    if d["name"] not in LAYOUT_HELP or Path(study_dir(config), "data", "manifest.json").exists():
+        return None
+    if d["root"] and Path(d["root"]).expanduser().is_dir():
+        return None
+    return (
+        f"vaebench: warning: dataset.root = {d['root']} does not exist; "
+        f"{LAYOUT_HELP[d['name']]} (prepare_data stops until it does)"
+    )
+
+
+def divergence_marker(config: dict[str, Any], run: Run) -> str:
     """Where the train job records that this run diverged (read by diverged_runs)."""
-    return f"{RUNS_DIR}/{run.id}/diverged.json"
+    return f"{study_dir(config)}/runs/{run.id}/diverged.json"
 
 
 def diverged_runs(config: dict[str, Any], runs: list[Run]) -> dict[str, dict[str, Any]]:
@@ -209,7 +331,7 @@ def diverged_runs(config: dict[str, Any], runs: list[Run]) -> dict[str, dict[str
     """
     out = {}
     for run in runs:
-        path = Path(divergence_marker(run))
+        path = Path(divergence_marker(config, run))
         if not path.exists():
             continue
         record = json.loads(path.read_text())

@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from vaebench import VaebenchError
+from vaebench.config import LAYOUT_HELP
 from vaebench.io import atomic_path, load_npy, provenance, save_json, save_npy, sha256_file
 
 SPLITS = ("train", "val", "test")
@@ -39,12 +40,7 @@ FILTER = "BICUBIC"  # PIL's antialiased bicubic; fixed so every run resizes the 
 MANIFEST = "manifest.json"
 CHUNK = 32  # images per decoding task: workers finish within ~30 ms of each other
 
-CELEBA_HELP = (
-    "expected under it: img_align_celeba/*.jpg with list_eval_partition.txt (official) or "
-    "img_align_celeba/img_align_celeba/*.jpg with list_eval_partition.csv (Kaggle); get the "
-    "aligned images and the partition file from the official CelebA page (MMLab, CUHK) or "
-    "Kaggle's 'celeba-dataset' and set dataset.root to the folder holding them"
-)
+CELEBA_HELP = LAYOUT_HELP["celeba"]
 
 
 # ----------------------------------------------------------------------------- entry point
@@ -288,9 +284,7 @@ def _read_partition(path: Path) -> dict[str, int]:
 
 def _folder(dataset: dict) -> dict:
     """Rank every image under root; test, then val, then train are consecutive slices."""
-    hint = (
-        "set dataset.root to a folder of images (jpg, jpeg, png, bmp, webp; searched recursively)"
-    )
+    hint = LAYOUT_HELP["folder"]
     root = _root(dataset, hint)
     found = _list_images(root)
     if not found:

@@ -325,16 +325,16 @@ def tables(
 
 def figures(
     test: str,
-    recons: dict[str, str],
-    samples: dict[str, dict[str, str]],
-    histories: dict[str, str],
+    recons: list[list[str]],
+    samples: list[list],
+    histories: list[list[str]],
     recon_table: str,
     agreement_table: str,
     out_dir: str,
     threads: int = 1,
 ) -> None:
-    """The study's figures; `recons`, `histories` map row labels / run ids to files and
-    `samples` maps sampler -> label -> file."""
+    """The study's figures; `recons`, `histories` are [row label / run id, file] pairs in row
+    order and `samples` is [sampler, [[label, file], ...]] (vaebench.config.figure_files)."""
     import pandas as pd
 
     from vaebench import figures as fg
@@ -345,20 +345,20 @@ def figures(
     tau = pd.read_parquet(agreement_table)
     fg.reconstruction_grid(
         io.load_npy(test),
-        {k: io.load_npy(v) for k, v in recons.items()},
+        {k: io.load_npy(v) for k, v in recons},
         out / "reconstruction_grid",
         weights_official=official,
     )
-    for sampler, files in samples.items():
+    for sampler, files in samples:
         fg.sample_grid(
-            {k: io.load_npy(v) for k, v in files.items()},
+            {k: io.load_npy(v) for k, v in files},
             out / f"samples_{sampler}",
             weights_official=official,
         )
     fg.metric_vs_beta(table, out / "metric_vs_beta", weights_official=official)
     fg.rate_distortion(table, out / "rate_distortion", weights_official=official)
     fg.learning_curves(
-        {k: pd.read_parquet(v) for k, v in histories.items()},
+        {k: pd.read_parquet(v) for k, v in histories},
         out / "learning_curves",
         weights_official=official,
     )

@@ -35,7 +35,7 @@ from vaebench.io import atomic_path, save_json, sha256_file
 if TYPE_CHECKING:  # torch is imported inside functions: `import vaebench.config` stays light
     import torch
 
-STAGE_COMMAND = "snakemake --cores 1 stage_weights"
+STAGE_COMMAND = "snakemake --cores 1 stage_weights --configfile <your config>"
 DOWNLOAD_TIMEOUT_S = 60.0
 
 
@@ -189,7 +189,7 @@ def stage_weights(
 
     Report: {file name: {"path", "sha256", "official", "source", "url"}}.
     """
-    out = {}
+    out, errors = {}, []
     for wf in WEIGHT_FILES:
         path = weight_path(cache, wf)
         sha = sha256_file(path) if path.is_file() else None
@@ -204,13 +204,14 @@ def stage_weights(
         elif source is None:
             reason += "; download disabled"
         if source is None:
-            if not allow_random:
-                if sha is not None:
-                    raise VaebenchError(
-                        f"{path} is not the official {wf.name} ({reason}): delete it and run "
-                        f"`{STAGE_COMMAND}` with network, or put the file from {wf.url} there"
-                    )
-                raise VaebenchError(f"{_missing_message(path, wf)} ({reason})")
+            if not allow_random:  # collect every file's problem, then stop with all of them
+                errors.append(
+                    f"{path} is not the official {wf.name} ({reason}): delete it and run "
+                    f"`{STAGE_COMMAND}` with network, or put the file from {wf.url} there"
+                    if sha is not None
+                    else f"{_missing_message(path, wf)} ({reason})"
+                )
+                continue
             if sha is None:
                 write_random_weights(cache, only=[wf.key])
                 sha, source = sha256_file(path), "random"
@@ -225,6 +226,8 @@ def stage_weights(
             "source": source,
             "url": wf.url,
         }
+    if errors:
+        raise VaebenchError("; ".join(errors))
     if report is not None:
         save_json(report, out)
     return out

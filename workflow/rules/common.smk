@@ -5,15 +5,21 @@ from vaebench import VaebenchError
 from vaebench import config as vb
 
 try:
-    config.update(vb.validate(config, source="config"))
+    config.update(vb.validate(config, "config", workflow.overwrite_configfiles))
 except VaebenchError as err:
     sys.exit(f"vaebench: {err}")
+
+print(vb.banner(config, workflow.configfiles), file=sys.stderr)
+if warning := vb.dataset_warning(config):
+    print(warning, file=sys.stderr)
 
 ALL_RUNS = vb.runs(config)
 # Runs whose training diverged under the current settings leave the DAG; the tables mark them.
 DIVERGED = vb.diverged_runs(config, ALL_RUNS)
 RUNS = [r for r in ALL_RUNS if r.id not in DIVERGED]
-DATA = "results/data"
+# Every output of this study goes under results/<study>/.
+STUDY = vb.study_dir(config)
+DATA = f"{STUDY}/data"
 WEIGHTS = config["weights"]["cache"]
 
 
@@ -35,7 +41,7 @@ def sampler_params(wildcards):
 
 
 def divergence_marker(wildcards):
-    return vb.divergence_marker(run_of(wildcards))
+    return vb.divergence_marker(config, run_of(wildcards))
 
 
 def run_info(wildcards):
@@ -43,13 +49,11 @@ def run_info(wildcards):
 
 
 def recon_metric_params(wildcards):
-    m = config["metrics"]
-    return {"batch_size": m["batch_size"], "ms_ssim": m["ms_ssim"]}
+    return vb.recon_metric_params(config)
 
 
 def generation_metric_params(wildcards):
-    m = config["metrics"]
-    return {k: m[k] for k in ("batch_size", "ms_ssim", "kid", "pr_k")}
+    return vb.generation_metric_params(config)
 
 
 SAMPLERS_USED = [
@@ -60,49 +64,26 @@ SAMPLERS_USED = [
 def metric_files(kind):
     """Every run's reconstruction / generation_<sampler> / roundtrip_<sampler> Parquet."""
     if kind == "reconstruction":
-        return [f"results/metrics/{r.id}/reconstruction.parquet" for r in RUNS]
+        return [f"{STUDY}/metrics/{r.id}/reconstruction.parquet" for r in RUNS]
     return [
-        f"results/metrics/{r.id}/{kind}_{s}.parquet"
+        f"{STUDY}/metrics/{r.id}/{kind}_{s}.parquet"
         for r in RUNS
         for s in vb.samplers(config, r)
     ]
 
 
 def figure_files():
-    """Row label -> file maps for the figures (one seed per row: the first)."""
-    first = [r for r in RUNS if r.seed == min(config["seeds"])]
-    return {
-        "test": f"{DATA}/test.npy",
-        "recons": {r.label: f"results/runs/{r.id}/recon.npy" for r in first},
-        "samples": {
-            s: {
-                r.label: f"results/runs/{r.id}/samples_{s}.npy"
-                for r in first
-                if s in vb.samplers(config, r)
-            }
-            for s in SAMPLERS_USED
-        },
-        "histories": {r.id: f"results/runs/{r.id}/history.parquet" for r in RUNS},
-        "recon_table": "results/tables/reconstruction.parquet",
-        "agreement_table": "results/tables/metric_agreement.parquet",
-    }
+    """What the figures job reads, as canonical params (see vaebench.config.figure_files)."""
+    return vb.figure_files(config, RUNS, SAMPLERS_USED)
 
 
 def figure_inputs(wildcards):
-    f = figure_files()
-    return {
-        "test": f["test"],
-        "recons": list(f["recons"].values()),
-        "samples": [p for files in f["samples"].values() for p in files.values()],
-        "histories": list(f["histories"].values()),
-        "recon_table": f["recon_table"],
-        "agreement_table": f["agreement_table"],
-    }
+    return vb.figure_inputs(figure_files())
 
 
 def run_outputs(run):
     """What one run produces: model, history, reconstructions and samples (+ grids)."""
-    base = f"results/runs/{run.id}"
+    base = f"{STUDY}/runs/{run.id}"
     out = [
         f"{base}/model",
         f"{base}/history.parquet",
@@ -115,7 +96,7 @@ def run_outputs(run):
 
 
 def metric_outputs(run):
-    base = f"results/metrics/{run.id}"
+    base = f"{STUDY}/metrics/{run.id}"
     out = [f"{base}/reconstruction.parquet"]
     for s in vb.samplers(config, run):
         out += [f"{base}/generation_{s}.parquet", f"{base}/roundtrip_{s}.parquet"]
@@ -132,7 +113,9 @@ def all_outputs():
 # --- aggregate outputs: tables and figures ----------------------------------------------
 TABLE_NAMES = ["reconstruction", "generation", "metric_agreement", "paired_comparisons"]
 TABLES = expand(
-    "results/tables/{name}.{ext}", name=TABLE_NAMES, ext=["parquet", "csv", "md", "tex"]
+    f"{STUDY}/tables/{{name}}.{{ext}}",
+    name=TABLE_NAMES,
+    ext=["parquet", "csv", "md", "tex"],
 )
 FIGURE_NAMES = [
     "reconstruction_grid",
@@ -142,7 +125,9 @@ FIGURE_NAMES = [
     "learning_curves",
     "agreement_heatmap",
 ]
-FIGURES = expand("results/figures/{name}.{ext}", name=FIGURE_NAMES, ext=["png", "pdf"])
+FIGURES = expand(
+    f"{STUDY}/figures/{{name}}.{{ext}}", name=FIGURE_NAMES, ext=["png", "pdf"]
+)
 
 
 def _caption(name):
@@ -156,7 +141,7 @@ def _caption(name):
 
 # Tables and figures as named outputs; the CSVs and PNGs go into `snakemake --report`.
 def _output(kind, name, ext, shown):
-    path = f"results/{kind}/{name}.{ext}"
+    path = f"{STUDY}/{kind}/{name}.{ext}"
     if ext != shown:
         return path
     return report(path, caption=_caption(name), category=kind.capitalize())

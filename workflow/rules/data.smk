@@ -5,13 +5,13 @@ rule prepare_data:
         test=f"{DATA}/test.npy",
         manifest=f"{DATA}/manifest.json",
     log:
-        "results/logs/prepare_data.log",
+        f"{STUDY}/logs/prepare_data.log",
     benchmark:
-        "results/benchmarks/prepare_data.tsv"
+        f"{STUDY}/benchmarks/prepare_data.tsv"
     conda:
         "../../envs/vaebench.yaml"
     threads: 2
     params:
-        dataset=config["dataset"],
+        dataset=vb.data_params(config),
     script:
         "../scripts/prepare_data.py"

@@ -5,12 +5,13 @@ localrules:
 rule stage_weights:
     # The only job that may use the network: run it on the login node (a local rule).
     output:
-        report=f"{WEIGHTS}/staged.json",
+        report=f"{STUDY}/weights/staged.json",
     log:
-        "results/logs/stage_weights.log",
+        f"{STUDY}/logs/stage_weights.log",
     conda:
         "../../envs/vaebench.yaml"
     params:
+        cache=WEIGHTS,
         allow_random=config["weights"]["allow_random"],
     script:
         "../scripts/stage_weights.py"
@@ -19,13 +20,13 @@ rule stage_weights:
 rule test_features:
     input:
         test=f"{DATA}/test.npy",
-        weights=f"{WEIGHTS}/staged.json",
+        weights=f"{STUDY}/weights/staged.json",
     output:
-        "results/metrics/test_features.npy",
+        f"{STUDY}/metrics/test_features.npy",
     log:
-        "results/logs/test_features.log",
+        f"{STUDY}/logs/test_features.log",
     benchmark:
-        "results/benchmarks/test_features.tsv"
+        f"{STUDY}/benchmarks/test_features.tsv"
     conda:
         "../../envs/vaebench.yaml"
     threads: 2
@@ -34,6 +35,7 @@ rule test_features:
         mem_mb=eval_mem_mb,
     params:
         batch_size=config["metrics"]["batch_size"],
+        weights_cache=WEIGHTS,
     script:
         "../scripts/test_features.py"
 
@@ -41,15 +43,15 @@ rule test_features:
 rule recon_metrics:
     input:
         test=f"{DATA}/test.npy",
-        recon="results/runs/{run}/recon.npy",
-        kl="results/runs/{run}/kl.npy",
-        weights=f"{WEIGHTS}/staged.json",
+        recon=f"{STUDY}/runs/{{run}}/recon.npy",
+        kl=f"{STUDY}/runs/{{run}}/kl.npy",
+        weights=f"{STUDY}/weights/staged.json",
     output:
-        "results/metrics/{run}/reconstruction.parquet",
+        f"{STUDY}/metrics/{{run}}/reconstruction.parquet",
     log:
-        "results/logs/recon_metrics/{run}.log",
+        f"{STUDY}/logs/recon_metrics/{{run}}.log",
     benchmark:
-        "results/benchmarks/recon_metrics/{run}.tsv"
+        f"{STUDY}/benchmarks/recon_metrics/{{run}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
     threads: 1
@@ -59,23 +61,24 @@ rule recon_metrics:
     params:
         info=run_info,
         metrics=recon_metric_params,
+        weights_cache=WEIGHTS,
     script:
         "../scripts/recon_metrics.py"
 
 
 rule generation_metrics:
     input:
-        model="results/runs/{run}/model",
-        samples="results/runs/{run}/samples_{sampler}.npy",
-        test_features="results/metrics/test_features.npy",
-        weights=f"{WEIGHTS}/staged.json",
+        model=f"{STUDY}/runs/{{run}}/model",
+        samples=f"{STUDY}/runs/{{run}}/samples_{{sampler}}.npy",
+        test_features=f"{STUDY}/metrics/test_features.npy",
+        weights=f"{STUDY}/weights/staged.json",
     output:
-        set_level="results/metrics/{run}/generation_{sampler}.parquet",
-        roundtrip="results/metrics/{run}/roundtrip_{sampler}.parquet",
+        set_level=f"{STUDY}/metrics/{{run}}/generation_{{sampler}}.parquet",
+        roundtrip=f"{STUDY}/metrics/{{run}}/roundtrip_{{sampler}}.parquet",
     log:
-        "results/logs/generation_metrics/{run}/{sampler}.log",
+        f"{STUDY}/logs/generation_metrics/{{run}}/{{sampler}}.log",
     benchmark:
-        "results/benchmarks/generation_metrics/{run}/{sampler}.tsv"
+        f"{STUDY}/benchmarks/generation_metrics/{{run}}/{{sampler}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
     threads: 1
@@ -85,5 +88,6 @@ rule generation_metrics:
     params:
         info=run_info,
         metrics=generation_metric_params,
+        weights_cache=WEIGHTS,
     script:
         "../scripts/generation_metrics.py"

@@ -11,14 +11,14 @@ rule tables:
     output:
         **TABLE_OUTPUTS,
     log:
-        "results/logs/tables.log",
+        f"{STUDY}/logs/tables.log",
     benchmark:
-        "results/benchmarks/tables.tsv"
+        f"{STUDY}/benchmarks/tables.tsv"
     conda:
         "../../envs/vaebench.yaml"
     params:
         n_boot=config["metrics"]["n_boot"],
-        diverged=list(DIVERGED.values()),
+        diverged=vb.canonical(list(DIVERGED.values())),
     script:
         "../scripts/tables.py"
 
@@ -29,9 +29,9 @@ rule figures:
     output:
         **FIGURE_OUTPUTS,
     log:
-        "results/logs/figures.log",
+        f"{STUDY}/logs/figures.log",
     benchmark:
-        "results/benchmarks/figures.tsv"
+        f"{STUDY}/benchmarks/figures.tsv"
     conda:
         "../../envs/vaebench.yaml"
     params:

@@ -3,12 +3,12 @@ rule train:
         train=f"{DATA}/train.npy",
         val=f"{DATA}/val.npy",
     output:
-        model=directory("results/runs/{run}/model"),
-        history="results/runs/{run}/history.parquet",
+        model=directory(f"{STUDY}/runs/{{run}}/model"),
+        history=f"{STUDY}/runs/{{run}}/history.parquet",
     log:
-        "results/logs/train/{run}.log",
+        f"{STUDY}/logs/train/{{run}}.log",
     benchmark:
-        "results/benchmarks/train/{run}.tsv"
+        f"{STUDY}/benchmarks/train/{{run}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
     threads: 2
@@ -18,7 +18,7 @@ rule train:
         mem_mb=train_mem_mb,
     params:
         cfg=train_params,
-        checkpoint="results/runs/{run}/checkpoint.pt",
+        checkpoint=f"{STUDY}/runs/{{run}}/checkpoint.pt",
         diverged=divergence_marker,
     script:
         "../scripts/train.py"
@@ -26,17 +26,17 @@ rule train:
 
 rule reconstruct:
     input:
-        model="results/runs/{run}/model",
+        model=f"{STUDY}/runs/{{run}}/model",
         test=f"{DATA}/test.npy",
     output:
-        recon="results/runs/{run}/recon.npy",
-        kl="results/runs/{run}/kl.npy",
-        grid="results/runs/{run}/recon_grid.png",
-        meta="results/runs/{run}/recon.json",
+        recon=f"{STUDY}/runs/{{run}}/recon.npy",
+        kl=f"{STUDY}/runs/{{run}}/kl.npy",
+        grid=f"{STUDY}/runs/{{run}}/recon_grid.png",
+        meta=f"{STUDY}/runs/{{run}}/recon.json",
     log:
-        "results/logs/reconstruct/{run}.log",
+        f"{STUDY}/logs/reconstruct/{{run}}.log",
     benchmark:
-        "results/benchmarks/reconstruct/{run}.tsv"
+        f"{STUDY}/benchmarks/reconstruct/{{run}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
     threads: 1
@@ -49,17 +49,17 @@ rule reconstruct:
 
 rule sample:
     input:
-        model="results/runs/{run}/model",
+        model=f"{STUDY}/runs/{{run}}/model",
         train=f"{DATA}/train.npy",
         val=f"{DATA}/val.npy",
     output:
-        samples="results/runs/{run}/samples_{sampler}.npy",
-        grid="results/runs/{run}/samples_{sampler}.png",
-        meta="results/runs/{run}/samples_{sampler}.json",
+        samples=f"{STUDY}/runs/{{run}}/samples_{{sampler}}.npy",
+        grid=f"{STUDY}/runs/{{run}}/samples_{{sampler}}.png",
+        meta=f"{STUDY}/runs/{{run}}/samples_{{sampler}}.json",
     log:
-        "results/logs/sample/{run}/{sampler}.log",
+        f"{STUDY}/logs/sample/{{run}}/{{sampler}}.log",
     benchmark:
-        "results/benchmarks/sample/{run}/{sampler}.tsv"
+        f"{STUDY}/benchmarks/sample/{{run}}/{{sampler}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
     threads: 1

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from vaebench import jobs
 
 jobs.run(
@@ -11,7 +9,7 @@ jobs.run(
     model=snakemake.input.model,
     samples=snakemake.input.samples,
     test_features=snakemake.input.test_features,
-    weights_cache=str(Path(snakemake.input.weights).parent),
+    weights_cache=snakemake.params.weights_cache,
     out_set=snakemake.output.set_level,
     out_roundtrip=snakemake.output.roundtrip,
 )

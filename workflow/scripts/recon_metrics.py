@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from vaebench import jobs
 
 jobs.run(
@@ -10,6 +8,6 @@ jobs.run(
     test=snakemake.input.test,
     recon=snakemake.input.recon,
     kl=snakemake.input.kl,
-    weights_cache=str(Path(snakemake.input.weights).parent),
+    weights_cache=snakemake.params.weights_cache,
     out=snakemake.output[0],
 )

@@ -1,11 +1,9 @@
-from pathlib import Path
-
 from vaebench import jobs
 
 jobs.run(
     snakemake,
     jobs.stage_weights,
-    cache=str(Path(snakemake.output.report).parent),
+    cache=snakemake.params.cache,
     allow_random=snakemake.params.allow_random,
     report=snakemake.output.report,
 )

@@ -1,0 +1,135 @@
+"""One config file is one study: reformatting it reruns nothing, it never inherits config.yaml,
+and each study writes only under its own results/<study>/ folder (real Snakemake runs)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import DEMO, ROOT, TINY, pending, smk
+
+pytestmark = pytest.mark.e2e
+
+
+def _reversed_keys(obj):
+    """The same config with every mapping's keys in reverse order, at every depth."""
+    if isinstance(obj, dict):
+        return {k: _reversed_keys(obj[k]) for k in reversed(list(obj))}
+    if isinstance(obj, list):
+        return [_reversed_keys(v) for v in obj]
+    return obj
+
+
+def _demo() -> dict:
+    return yaml.safe_load(DEMO.read_text())
+
+
+REWRITES = {
+    "sorted_keys": lambda cfg: yaml.safe_dump(cfg, sort_keys=True),
+    "reversed_keys": lambda cfg: yaml.safe_dump(_reversed_keys(cfg), sort_keys=False),
+    "flow_style": lambda cfg: yaml.safe_dump(cfg, sort_keys=False, default_flow_style=True),
+}
+
+
+@pytest.mark.parametrize("how", sorted(REWRITES))
+def test_rewritten_demo_config_reruns_nothing(demo_study, how):
+    text = REWRITES[how](_demo())
+    assert yaml.safe_load(text) == _demo() and text != DEMO.read_text()
+    assert pending(demo_study, text) == set()
+
+
+def test_one_more_beta_in_a_sorted_config_plans_only_that_beta(demo_study):
+    cfg = _demo()
+    cfg["betas"] = [*cfg["betas"], 2]
+    todo = pending(demo_study, yaml.safe_dump(cfg, sort_keys=True))
+    assert "results/demo/runs/beta_vae/beta~2/seed~0/model" in todo
+    aggregates = ("results/demo/tables/", "results/demo/figures/")
+    assert [f for f in todo if "/beta~2/" not in f and not f.startswith(aggregates)] == []
+
+
+def _params(workdir: Path, configfile: str | None) -> dict:
+    """The train and prepare_data params Snakemake itself would hand the jobs, read through
+    Snakemake's API from the workflow in `workdir` (config loading exactly as on the CLI)."""
+    probe = f"""
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+files = [Path(p) for p in {[configfile] if configfile else []!r}]
+with SnakemakeApi(OutputSettings()) as api:
+    wf = api.workflow(
+        resource_settings=ResourceSettings(cores=1),
+        config_settings=ConfigSettings(configfiles=files),
+        snakefile=Path("Snakefile"),
+        workdir=Path("."),
+    )._workflow
+    w = SimpleNamespace(run="vae/seed~0")
+    print(json.dumps({{"train": wf.get_rule("train").params.cfg(w),
+                      "data": wf.get_rule("prepare_data").params.dataset,
+                      "study": wf.config["study"]}}))
+"""
+    out = subprocess.run([sys.executable, "-c", probe], cwd=workdir, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_minimal_config_gets_schema_defaults_never_config_yaml(tmp_path):
+    for name in ("Snakefile", "workflow", "config.yaml"):
+        src = ROOT / name
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / name)
+    study = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    study["training"]["epochs"] = 7  # an edited study file must not leak into other configs
+    study["dataset"]["root"] = "data/elsewhere"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(study))
+    schema = yaml.safe_load((ROOT / "workflow/schemas/config.schema.yaml").read_text())
+    default_epochs = schema["properties"]["training"]["properties"]["epochs"]["default"]
+
+    minimal = {"dataset": {"name": "shapes"}, "models": ["vae"], "seeds": [0]}
+    (tmp_path / "minimal.yaml").write_text(yaml.safe_dump(minimal))
+    got = _params(tmp_path, "minimal.yaml")
+    assert got["train"]["training"]["epochs"] == default_epochs != 7
+    assert got["data"]["root"] is None and got["study"] == "minimal"
+
+    shutil.copy(DEMO, tmp_path / "demo.yaml")
+    assert _params(tmp_path, "demo.yaml")["data"]["root"] is None
+
+    # with no --configfile, config.yaml is the study
+    plain = _params(tmp_path, None)
+    assert plain["train"]["training"]["epochs"] == 7 and plain["study"] == "celeba"
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[str, int]]:
+    files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
+    return {
+        str(p.relative_to(folder)): (hashlib.sha256(p.read_bytes()).hexdigest(),
+                                     p.stat().st_mtime_ns)
+        for p in files
+    }
+
+
+def test_two_studies_never_touch_each_other(tiny_study):
+    before = _snapshot(tiny_study / "results/tiny")
+    other = {**TINY, "study": "other", "models": ["vae"],
+             "training": {**TINY["training"], "epochs": 1}}  # fmt: skip
+    out = smk(tiny_study, other, offline=True)
+    assert (tiny_study / "results/other/tables/reconstruction.parquet").is_file()
+    assert _snapshot(tiny_study / "results/tiny") == before
+    assert pending(tiny_study, TINY) == set()
+    first = next(x for x in out.stderr.splitlines() if x.startswith("vaebench:"))
+    assert "config.test.yaml" in first and "results/other/" in first
+
+
+def test_dry_run_warns_once_about_a_missing_dataset_root(tmp_path):
+    cfg = {**TINY, "study": "celeba_pilot",
+           "dataset": {**TINY["dataset"], "name": "celeba", "root": "no/such/folder"}}  # fmt: skip
+    out = smk(tmp_path, cfg, "-n")
+    lines = [x for x in out.stderr.splitlines() if "dataset.root" in x]
+    assert len(lines) == 1 and "warning" in lines[0] and "list_eval_partition" in lines[0]
+    assert not (tmp_path / "results").exists()
