@@ -21,9 +21,14 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/share.smk"
 
 
 rule all:
     default_target: True
     input:
         all_outputs(),
+
+
+onsuccess:
+    print(*terminal.summary(config, workflow.configfiles), sep="\n", file=sys.stderr)

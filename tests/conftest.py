@@ -22,11 +22,12 @@ TINY = {
         "n_train": 128,
         "n_val": 32,
         "n_test": 32,
+        "n_reference": 32,
         "crop": None,
         "salt": "tiny",
     },
     "models": ["vae", "beta_vae", "vqvae", "vaegan"],
-    "betas": [0.5, 4],
+    "betas": [0.5, 1, 4],  # β = 1 is the VAE run itself (trained once)
     "seeds": [0],
     "network": {"preset": "small", "latent_dim": 4, "width": 8},
     "training": {"epochs": 2, "batch_size": 32, "learning_rate": 0.001, "checkpoint_every": 1},

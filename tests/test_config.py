@@ -78,14 +78,29 @@ def test_run_table_ids_and_order():
     cfg = vb.validate(BASE)
     ids = [r.id for r in vb.runs(cfg)]
     assert ids == [
-        "vae/seed~0",
         "beta_vae/beta~0.5/seed~0",
-        "beta_vae/beta~1/seed~0",
+        "vae/seed~0",  # also the sweep's β = 1 point: VAE is β-VAE at β = 1, trained once
         "beta_vae/beta~4/seed~0",
         "vqvae/seed~0",
         "vaegan/seed~0",
     ]
     assert {r.model: r.beta for r in vb.runs(cfg)}["vqvae"] is None
+    assert vb.runs(cfg)[1].label == "VAE (β = 1)" and vb.runs(cfg)[1].beta == 1.0
+
+
+def test_vae_and_beta_one_train_once_only_when_both_are_asked_for():
+    def ids(**kw):
+        return [r.id for r in vb.runs(vb.validate({**BASE, **kw}))]
+
+    assert "beta_vae/beta~1/seed~0" in ids(models=["beta_vae"])  # no VAE: β = 1 is its own run
+    assert "beta_vae/beta~1/seed~0" not in ids(models=["vae", "beta_vae"])
+    only_vae = vb.runs(vb.validate({**BASE, "models": ["vae"]}))
+    assert [r.label for r in only_vae] == ["VAE"]
+    sweep = vb.runs(vb.validate({**BASE, "betas": [4]}))  # VAE is the sweep's β = 1 anyway
+    assert [r.label for r in sweep][:2] == ["VAE (β = 1)", "β-VAE β=4"]
+    seeds = vb.runs(vb.validate({**BASE, "seeds": [1, 0]}))
+    assert [r.id for r in seeds][:4] == ["beta_vae/beta~0.5/seed~0", "beta_vae/beta~0.5/seed~1",
+                                         "vae/seed~0", "vae/seed~1"]  # fmt: skip
 
 
 def test_params_do_not_depend_on_list_order_and_are_per_job():

@@ -56,7 +56,7 @@ def test_saved_model_reloads_to_identical_reconstructions(tiny_study):
     test = np.load(tiny_study / "results/tiny/data/test.npy")
     for run in ("vae/seed~0", "vqvae/seed~0"):
         net = models.load(tiny_study / "results/tiny/runs" / run / "model")
-        recon, _ = models.reconstruct(net, test)
+        recon, _ = models.reconstruct(net, test, elbo_samples=1, seed=0)
         np.testing.assert_array_equal(
             recon, np.load(tiny_study / "results/tiny/runs" / run / "recon.npy")
         )
@@ -102,10 +102,14 @@ def test_changing_epochs_retrains_everything(tiny_study):
     assert "results/tiny/data/train.npy" not in todo
 
 
-METRICS = ["bce", "mse", "kl", "neg_elbo", "objective", "psnr", "ssim", "ms_ssim", "gmsd", "lpips"]
+METRICS = ["bce", "bce_excess", "mse", "kl", "neg_elbo", "neg_elbo_se", "objective", "psnr",
+           "ssim", "ms_ssim", "gmsd", "lpips"]  # fmt: skip
+NO_KL = ("kl", "neg_elbo", "neg_elbo_se", "objective")  # VQ-VAE: no stochastic posterior
 
 
 def test_per_image_metrics_have_one_row_per_test_image(tiny_study):
+    import pyarrow.parquet as pq
+
     from vaebench.io import read_parquet_metadata
 
     cfg = vb.validate(TINY)
@@ -114,12 +118,40 @@ def test_per_image_metrics_have_one_row_per_test_image(tiny_study):
         df = pd.read_parquet(path)
         assert list(df["image"]) == list(range(32)) and (df["run"] == run.id).all()
         assert {"run", "model", "family", "beta", "seed", "image", *METRICS} <= set(df.columns)
-        applicable = [m for m in METRICS if not (run.model == "vqvae" and m == "objective")]
+        applicable = [m for m in METRICS if not (run.model == "vqvae" and m in NO_KL)]
         assert np.isfinite(df[applicable].to_numpy()).all(), run.id
+        assert (df["bce_excess"] >= 0).all() and (df["bce_excess"] < df["bce"]).all()
+        if run.model == "vqvae":  # null in the file itself, not NaN stand-ins for a number
+            nulls = pq.read_table(path).select(list(NO_KL))
+            assert all(nulls[c].null_count == len(df) for c in NO_KL)
+        else:
+            assert (df["neg_elbo_se"] > 0).all(), run.id  # a Monte Carlo estimate, with its SE
         meta = read_parquet_metadata(path)
         assert meta["weights_official"] is False  # tests run on random stand-in weights
         assert meta["metrics"]["ms_ssim"]["kernel_size"] == 11
+        assert meta["metrics"]["elbo"]["samples"] == 16 and meta["checkpoint"] == "last"
         assert meta["versions"]["torch"] and meta["config"]
+
+
+def test_bce_excess_of_an_image_with_itself_is_zero_through_the_real_job(tiny_study):
+    from vaebench import jobs, metrics, models
+
+    test = np.load(tiny_study / "results/tiny/data/test.npy")
+    net = models.load(tiny_study / "results/tiny/runs/vae/seed~0/model")
+    _, terms = models.reconstruct(net, test, elbo_samples=2, seed=0)
+    lp = metrics.load_lpips(tiny_study / "resources/weights")
+    mcfg = vb.recon_metric_params(vb.validate(TINY))
+    df = jobs.per_image_frame(vb.run_info(vb.run_by_id(vb.validate(TINY), "vae/seed~0")), test,
+                              test.astype(np.float32) / 255, terms, lp, mcfg)  # fmt: skip
+    assert (df["bce_excess"] == 0).all() and (df["mse"] == 0).all()
+    assert (df["bce"] > 0).all()  # BCE of an image with itself is its entropy, not 0
+
+
+def test_vae_is_the_sweeps_beta_one_trained_once(tiny_study):
+    assert not (tiny_study / "results/tiny/runs/beta_vae/beta~1").exists()
+    rec = pd.read_parquet(tiny_study / "results/tiny/tables/reconstruction.parquet")
+    assert (rec["label"] == "VAE (β = 1)").sum() == 1
+    assert list(rec["beta"].iloc[:3]) == [0.5, 1.0, 4.0]
 
 
 def test_mse_psnr_ssim_match_an_independent_recomputation(tiny_study):
@@ -139,18 +171,33 @@ def test_mse_psnr_ssim_match_an_independent_recomputation(tiny_study):
 
 def test_tables_have_every_row_and_no_zero_placeholders(tiny_study):
     rec = pd.read_parquet(tiny_study / "results/tiny/tables/reconstruction.parquet")
-    assert list(rec["model"]) == ["vae", "beta_vae", "beta_vae", "vqvae", "vaegan"]
-    assert list(rec["beta"].iloc[1:3]) == [0.5, 4.0]
-    for m in ["bce", "mse", "kl", "neg_elbo", "psnr", "ssim", "ms_ssim", "gmsd", "lpips"]:
+    assert list(rec["model"]) == ["beta_vae", "vae", "beta_vae", "vqvae", "vaegan"]
+    for m in ["bce", "bce_excess", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips"]:
         assert np.isfinite(rec[m]).all(), m
         assert (rec[m] != 0).all(), m
-    assert rec.loc[rec["model"] == "vqvae", "objective"].isna().all()
-    gen = pd.read_parquet(tiny_study / "results/tiny/tables/generation.parquet")
-    assert len(gen) == 10  # vae 2 + two betas x 2 + vqvae 2 + vaegan 2 samplers
-    for m in ["fid", "kid_mean", "precision", "recall"]:
-        assert np.isfinite(gen[m]).all(), m
+    gaussian = rec["model"] != "vqvae"
+    assert np.isfinite(rec.loc[gaussian, ["kl", "neg_elbo"]]).all().all()
+    assert rec.loc[~gaussian, ["kl", "neg_elbo", "objective"]].isna().all().all()
+    # objective (BCE + β·KL) is the training loss of VAE and β-VAE only
+    assert rec.loc[rec["model"] == "vaegan", "objective"].isna().all()
+    assert np.isfinite(rec.loc[rec["model"].isin(["vae", "beta_vae"]), "objective"]).all()
     md = (tiny_study / "results/tiny/tables/reconstruction.md").read_text()
-    assert "not the official ones" in md
+    assert "checkpoint" in md.lower()  # which rule kept every family's model
+    vq = next(line for line in md.splitlines() if line.startswith("| VQ-VAE"))
+    assert "nan" not in vq.lower() and "55." not in vq  # blank cells, not log K constants
+    gen = pd.read_parquet(tiny_study / "results/tiny/tables/generation.parquet")
+    assert len(gen) == 10  # VAE (β = 1), two other betas, VAE-GAN x 2 samplers + VQ-VAE x 2
+    for m in ["fid", "fid_inf", "kid_mean", "precision", "recall"]:
+        assert np.isfinite(gen[m]).all(), m  # Parquet keeps the raw values ...
+    assert (gen["weights_official"] == False).all()  # noqa: E712  ... beside this flag
+    for ext in ("md", "csv", "tex"):  # ... and no view shows a stand-in number
+        text = (tiny_study / f"results/tiny/tables/generation.{ext}").read_text()
+        assert "stand-in" in text, ext
+    shown = pd.read_csv(tiny_study / "results/tiny/tables/generation.csv")
+    for col in ["fid", "fid_inf", "kid_mean", "precision", "recall"]:
+        assert shown[col].astype(str).str.startswith("n/a").all(), col
+        assert shown[[f"{col}_lo", f"{col}_hi"]].isna().all().all(), col  # no stand-in bounds
+    assert "not the official ones" in md or "stand-in" in md
     for name in ["metric_agreement", "paired_comparisons"]:
         assert len(pd.read_parquet(tiny_study / f"results/tiny/tables/{name}.parquet")) > 0
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from vaebench import VaebenchError, figures
-from vaebench.agreement import run_rank_agreement
-from vaebench.tables import reconstruction_table
+from vaebench import VaebenchError, figstyle, figures, figures_images
+from vaebench.agreement import metric_agreement, run_rank_agreement
+from vaebench.tables import VAE_SWEEP_LABEL, reconstruction_table
 
 FAMILY = {"vae": "VAE", "beta_vae": "β-VAE", "vqvae": "VQ-VAE", "vaegan": "VAE-GAN"}
 RUNS = [
@@ -20,10 +22,10 @@ RUNS = [
 ]
 
 
-def per_image(n: int = 32) -> pd.DataFrame:
+def per_image(n: int = 32, runs=RUNS) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     frames = []
-    for run, model, beta, q in RUNS:
+    for run, model, beta, q in runs:
         mse = 0.01 * q * rng.lognormal(0, 0.3, n)
         kl = np.full(n, np.nan) if model == "vqvae" else 40 / q * rng.lognormal(0, 0.1, n)
         frames.append(
@@ -33,9 +35,10 @@ def per_image(n: int = 32) -> pd.DataFrame:
                     "model": model,
                     "family": FAMILY[model],
                     "beta": beta,
-                    "seed": 0,
+                    "seed": int(run[-1]),
                     "image": np.arange(n),
                     "bce": 2000 + 3000 * mse,
+                    "bce_excess": 3000 * mse,
                     "mse": mse,
                     "kl": kl,
                     "ssim": 1 - 5 * mse * rng.lognormal(0, 0.1, n),
@@ -57,6 +60,25 @@ def images() -> np.ndarray:
     return rng.integers(0, 256, (10, 3, 16, 16), dtype=np.uint8)
 
 
+@pytest.fixture
+def captured(monkeypatch):
+    """The Figure objects the functions save (the files are still written)."""
+    figs = []
+    for module in (figures, figures_images):
+        real = module.save_figure
+
+        def capture(fig, stem, real=real):
+            figs.append(fig)
+            return real(fig, stem)
+
+        monkeypatch.setattr(module, "save_figure", capture)
+    return figs
+
+
+def texts(fig) -> list[str]:
+    return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+
+
 def assert_written(paths, stem) -> None:
     assert [p.name for p in paths] == [f"{stem.name}.png", f"{stem.name}.pdf"]
     png, pdf = (p.read_bytes() for p in paths)
@@ -75,11 +97,16 @@ def test_reconstruction_grid(tmp_path, images):
     assert_written(figures.reconstruction_grid(images, recons, stem, n=4), stem)
 
 
-def test_sample_grid(tmp_path, images):
-    stem = tmp_path / "samples"
-    assert_written(figures.sample_grid({"VAE": images, "VQ-VAE": images[:5]}, stem), stem)
-    one = tmp_path / "samples_one"
-    assert_written(figures.sample_grid(images, one, n=9), one)
+def test_sample_grid_titles_name_the_sampler(tmp_path, images, captured):
+    for sampler in ("normal", "gmm"):
+        stem = tmp_path / f"samples_{sampler}"
+        assert_written(figures.sample_grid({"VAE": images, "VQ-VAE": images[:5]}, stem), stem)
+    one = tmp_path / "one"
+    assert_written(figures.sample_grid(images, one, n=9, sampler="pixelcnn"), one)
+    titles = [fig.axes[0].get_title() for fig in captured]
+    assert "sampler: normal prior N(0, I)" in titles[0]
+    assert "sampler: GMM fitted to the training codes" in titles[1]
+    assert "PixelCNN prior" in titles[2] and len(set(titles)) == 3
 
 
 def test_image_grids_check_shapes(tmp_path, images):
@@ -89,21 +116,43 @@ def test_image_grids_check_shapes(tmp_path, images):
         figures.reconstruction_grid(images, {"VAE": images[:2]}, tmp_path / "x", n=4)
 
 
-def test_metric_vs_beta(tmp_path, table):
+def test_metric_vs_beta_puts_vae_on_the_beta_curve(tmp_path, table, captured):
     stem = tmp_path / "metric_vs_beta"
     assert_written(figures.metric_vs_beta(table, stem, metrics=["mse", "kl", "ssim"]), stem)
+    ax = captured[0].axes[0]
+    vae = table[table["label"] == VAE_SWEEP_LABEL].iloc[0]
+    curve = [line for line in ax.get_lines() if len(line.get_xdata()) == 3][0]
+    assert list(curve.get_xdata()) == [0.5, 1.0, 4.0]  # β-VAE 0.5, VAE at β = 1, β-VAE 4
+    assert curve.get_ydata()[1] == pytest.approx(vae["mse"])
+    legend = texts(captured[0])
+    assert VAE_SWEEP_LABEL in legend and "VAE" not in legend and "VQ-VAE" in legend
 
 
-def test_rate_distortion(tmp_path, table):
+def test_rate_distortion_draws_no_vqvae_and_no_overlapping_labels(tmp_path, table, captured):
     stem = tmp_path / "rate_distortion"
-    assert_written(figures.rate_distortion(table, stem, distortions=("mse", "lpips")), stem)
+    crowded = table.copy()
+    crowded.loc[crowded["model"] == "vaegan", ["mse", "kl"]] = crowded.loc[
+        crowded["label"] == VAE_SWEEP_LABEL, ["mse", "kl"]
+    ].to_numpy()  # two points on top of each other: their labels must still not overlap
+    paths = figures.rate_distortion(crowded, stem, distortions=("mse", "bce_excess", "lpips"))
+    assert_written(paths, stem)
+    fig = captured[0]
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        labels = [t for t in ax.texts if type(t).__name__ == "Annotation"]
+        assert sorted(t.get_text() for t in labels) == sorted(
+            ["β=0.5", "β=4", VAE_SWEEP_LABEL, "VAE-GAN"]
+        )  # VQ-VAE is not placed
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        assert not any(a.overlaps(b) for a, b in itertools.combinations(boxes, 2))
+        assert any("not drawn (no KL): VQ-VAE" in t.get_text() for t in ax.texts)
 
 
-def test_learning_curves(tmp_path):
-    epochs = np.arange(1, 6)
+def test_learning_curves_have_row_labels_and_integer_epochs(tmp_path, captured):
+    epochs = np.arange(1, 4)
     histories = {}
-    for run, model, _, _ in RUNS[:3] + RUNS[4:]:
-        gan = np.ones(5) if model == "vaegan" else np.full(5, np.nan)
+    for run, model, _, _ in [*RUNS[:3], RUNS[4], ("beta_vae/beta~4/seed~1", "beta_vae", 4, 1)]:
+        gan = np.ones(3) if model == "vaegan" else np.full(3, np.nan)
         histories[run] = pd.DataFrame(
             {
                 "epoch": epochs,
@@ -117,6 +166,19 @@ def test_learning_curves(tmp_path):
         )
     stem = tmp_path / "learning_curves"
     assert_written(figures.learning_curves(histories, stem), stem)
+    fig = captured[0]
+    legends = [
+        [t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes if ax.get_legend()
+    ]
+    sweep = legends[0]
+    assert sweep[:4] == ["β-VAE β=0.5", VAE_SWEEP_LABEL, "β-VAE β=4 seed 0", "β-VAE β=4 seed 1"]
+    assert "train" in sweep and "eval" in sweep
+    assert not any("~" in t for legend in legends for t in legend)  # no raw run ids
+    fig.draw_without_rendering()
+    for ax in fig.axes:
+        if ax.get_visible():
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks)
 
 
 def test_agreement_heatmap(tmp_path):
@@ -125,11 +187,32 @@ def test_agreement_heatmap(tmp_path):
     assert_written(figures.agreement_heatmap(tau, stem), stem)
 
 
-def test_weights_warning_changes_the_figure(tmp_path, images):
-    plain = figures.sample_grid(images, tmp_path / "plain", n=4)
-    marked = figures.sample_grid(images, tmp_path / "marked", n=4, weights_official=False)
-    assert plain[0].read_bytes() != marked[0].read_bytes()
+def test_stand_in_warning_only_where_learned_metrics_would_be(tmp_path, images, table, captured):
+    def png(fn, *args, official, **kw):
+        return fn(*args, tmp_path / f"x{len(captured)}", weights_official=official, **kw)[0]
+
+    # No LPIPS/FID on these: identical with and without official weights, no warning.
+    for fn, args, kw in [
+        (figures.sample_grid, (images,), {"n": 4}),
+        (figures.reconstruction_grid, (images, {"VAE": images}), {"n": 4}),
+        (figures.metric_vs_beta, (table,), {"metrics": ["mse", "ssim"]}),
+        (figures.rate_distortion, (table,), {"distortions": ("mse",)}),
+    ]:
+        a, b = png(fn, *args, official=True, **kw), png(fn, *args, official=False, **kw)
+        assert a.read_bytes() == b.read_bytes(), fn.__name__
+    # With LPIPS: left out with stand-in weights, and the figure says so.
+    n = len(captured)
+    png(figures.metric_vs_beta, table, official=False, metrics=["mse", "lpips"])
+    fig = captured[n]
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 1
+    assert "Not drawn: LPIPS" in fig.get_suptitle()
+    tau = metric_agreement(per_image(), ["mse", "ssim", "lpips"], n_boot=10, n_boot_images=5)
+    png(figures.agreement_heatmap, tau, official=False)
+    heat = captured[-1]
+    assert "Not drawn: LPIPS" in heat.get_suptitle()
+    assert "LPIPS" not in [t.get_text() for t in heat.axes[0].get_xticklabels()]
     again = figures.sample_grid(images, tmp_path / "again", n=4)
+    plain = figures.sample_grid(images, tmp_path / "plain", n=4)
     assert plain[0].read_bytes() == again[0].read_bytes()  # no timestamps: reruns are equal
     assert plain[1].read_bytes() == again[1].read_bytes()
 
@@ -137,4 +220,5 @@ def test_weights_warning_changes_the_figure(tmp_path, images):
 def test_one_colour_per_family():
     assert figures.family_colour("beta_vae") == figures.family_colour("β-VAE β=8")
     assert figures.family_colour("VAE") != figures.family_colour("β-VAE")
-    assert len(set(figures.PALETTE.values())) == len(figures.PALETTE)
+    assert figures.family_colour(VAE_SWEEP_LABEL) == figures.family_colour("vae")
+    assert len(set(figstyle.PALETTE.values())) == len(figstyle.PALETTE)

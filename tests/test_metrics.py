@@ -84,15 +84,17 @@ def test_identical_images(crops, lpips_model):
     assert np.allclose(df["gmsd"], 0, atol=1e-6) and np.allclose(df["lpips"], 0, atol=1e-6)
     # piq's eps caps PSNR of identical images at -10 log10(1e-8) = 80 dB instead of inf.
     assert np.allclose(df["psnr"], 80.0)
-    # BCE of x against itself is the (positive) entropy of x, not 0.
+    # BCE of x against itself is the (positive) entropy of x, not 0; the excess is 0.
     assert (df["bce"] > 0).all()
+    assert (df["bce_excess"] == 0).all()
 
 
 @pytest.mark.parametrize("kind", ["noise", "blur"])
 def test_every_metric_worsens_monotonically(crops, lpips_model, kind):
     make, levels = (_noisy, NOISE) if kind == "noise" else (_blurred, BLUR)
     dfs = [M.reconstruction_metrics(crops, make(crops, s), lpips_model=lpips_model) for s in levels]
-    higher_is_worse = {"bce": 1, "mse": 1, "gmsd": 1, "lpips": 1, "psnr": -1, "ssim": -1}
+    higher_is_worse = {"bce": 1, "bce_excess": 1, "mse": 1, "gmsd": 1, "lpips": 1, "psnr": -1}
+    higher_is_worse["ssim"] = -1
     higher_is_worse["ms_ssim"] = -1
     for col, sign in higher_is_worse.items():
         values = np.stack([sign * df[col].to_numpy() for df in dfs])  # levels x images
@@ -132,6 +134,59 @@ def test_bce_is_torch_binary_cross_entropy_summed_per_image(crops, lpips_model):
             rec.float(), ref.float(), reduction="none"
         )
         assert df["bce"][i] == pytest.approx(in_float32.double().sum().item(), rel=1e-8)
+
+
+def test_bce_excess_is_bce_minus_target_entropy(crops, lpips_model):
+    """bce_excess = bce - sum H(x) = sum KL(Bern(x) || Bern(x_hat)) >= 0, by scipy's entr."""
+    from scipy.special import entr, rel_entr
+
+    x_hat = _noisy(crops, 0.3)  # exact 0s and 1s in x_hat, and x has 0s and 1s: 0 log 0 = 0
+    df = M.reconstruction_metrics(crops, x_hat, lpips_model=lpips_model)
+    x, r = _unit(crops), x_hat.astype(np.float64)
+    entropy = (entr(x) + entr(1 - x)).sum((1, 2, 3))
+    assert (df["bce_excess"] >= 0).all()
+    diff = np.abs(df["bce_excess"] - (df["bce"] - entropy))
+    assert (diff <= 2e-6 * df["bce"]).all(), diff.max()
+    # Where x_hat is not 0 or 1 (no -100 clamp), the excess is the Bernoulli KL itself.
+    r32 = np.clip(r, 1e-3, 1 - 1e-3).astype(np.float32)
+    r = r32.astype(np.float64)
+    kl = (rel_entr(x, r) + rel_entr(1 - x, 1 - r)).sum((1, 2, 3))
+    soft = M.reconstruction_metrics(crops, r32, lpips_model=lpips_model)
+    np.testing.assert_allclose(soft["bce_excess"], kl, rtol=1e-4)
+
+
+def _many_crops() -> np.ndarray:
+    """Every 64 x 64 tile of five bundled photos (270 crops of faces, fur, food, sky, tissue)."""
+    photos = [data.astronaut(), data.chelsea(), data.coffee(), data.rocket(),
+              data.immunohistochemistry()]  # fmt: skip
+    tiles = []
+    for p in photos:
+        for i in range(0, p.shape[0] - 63, 64):
+            tiles += [p[i : i + 64, j : j + 64] for j in range(0, p.shape[1] - 63, 64)]
+    return np.stack(tiles).transpose(0, 3, 1, 2).copy()
+
+
+def test_bce_excess_ranks_reconstruction_quality_where_bce_ranks_content(lpips_model):
+    """Across images, bce follows each target's own entropy; bce_excess follows the error.
+
+    Each crop gets its own blur or noise of moderate, random strength (like a model's
+    reconstructions of different test images): Kendall tau with MSE across images is > 0.5
+    for bce_excess and is not for bce.
+    """
+    from scipy.stats import kendalltau
+
+    x = _many_crops()
+    rng = np.random.default_rng(0)
+    x_hat = np.empty(x.shape, np.float32)
+    for i in range(len(x)):
+        if i % 2:
+            x_hat[i] = _blurred(x[i : i + 1], float(rng.uniform(0.6, 1.6)))[0]
+        else:
+            x_hat[i] = _noisy(x[i : i + 1], float(rng.uniform(0.02, 0.08)), seed=i)[0]
+    df = M.reconstruction_metrics(x, x_hat, lpips_model=lpips_model)
+    tau_excess = kendalltau(df["bce_excess"], df["mse"]).statistic
+    tau_bce = kendalltau(df["bce"], df["mse"]).statistic
+    assert len(x) >= 200 and tau_excess > 0.5 and not tau_bce > 0.5, (tau_excess, tau_bce)
 
 
 def test_batched_equals_one_at_a_time(crops, lpips_model):

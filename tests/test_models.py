@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from vaebench import VaebenchError, models, models_sample, models_train
+from vaebench import VaebenchError, jobs, models, models_sample, models_train
 from vaebench import config as vb
 
 CFG = vb.validate(
@@ -69,23 +69,150 @@ def test_beta_reaches_pythae():
 def test_training_writes_model_and_history(trained, images, model):
     base, summary = trained[model]
     hist = pd.read_parquet(base / "history.parquet")
-    assert list(hist["epoch"]) == [1, 2] and summary["best_epoch"] in (1, 2)
+    assert list(hist["epoch"]) == [1, 2]
+    assert summary["checkpoint"] == "last" and summary["kept_epoch"] == 2  # the default rule
     assert np.isfinite(hist["train_loss"]).all()
+    assert np.isfinite(hist["val_mse"]).all() and (hist["val_mse"] > 0).all()  # every family
     assert not (base / "checkpoint.pt").exists()
     net = models.load(base / "model")
     assert not net.training, "loaded models must be in eval mode"
-    r1, kl1 = models.reconstruct(net, images[:8])
-    r2, kl2 = models.reconstruct(models.load(base / "model"), images[:8])
+    r1, t1 = models.reconstruct(net, images[:8], elbo_samples=4, seed=0)
+    r2, t2 = models.reconstruct(models.load(base / "model"), images[:8], elbo_samples=4, seed=0)
     np.testing.assert_array_equal(r1, r2)
-    np.testing.assert_array_equal(kl1, kl2)
+    assert t1.keys() == t2.keys() == set(models.POSTERIOR_TERMS)
+    for k in t1:
+        np.testing.assert_array_equal(t1[k], t2[k])
+        assert t1[k].dtype == np.float64 and t1[k].shape == (8,)
     assert r1.dtype == np.float32 and r1.shape == (8, 3, 64, 64)
-    assert r1.min() >= 0 and r1.max() <= 1 and (kl1 >= 0).all()
+    assert r1.min() >= 0 and r1.max() <= 1
+    if model == "vqvae":  # no stochastic posterior, no KL: no numbers rather than a constant
+        assert all(np.isnan(v).all() for v in t1.values())
+    else:
+        assert (t1["kl"] >= 0).all() and (t1["nll_mc"] > 0).all() and (t1["nll_mc_se"] > 0).all()
 
 
-def test_vqvae_kl_is_log_k_per_code_position(trained, images):
-    net = models.load(trained["vqvae"][0] / "model")
-    _, kl = models.reconstruct(net, images[:4])
-    np.testing.assert_allclose(kl, 16 * np.log(8))  # 4x4 grid, K = 8
+@pytest.mark.parametrize("model", ["vae", "vaegan"])
+def test_monte_carlo_elbo_is_an_expectation_over_q(trained, images, model):
+    """nll_mc = mean over draws z = mu + sigma * eps of BCE(decoder(z), x), eps from the
+    per-image generator; the same draws at any batch size; SE = std / sqrt(n)."""
+    from vaebench.metrics import bce_per_image
+
+    net = models.load(trained[model][0] / "model")
+    x_hat, terms = models.reconstruct(net, images[:6], elbo_samples=5, seed=3, batch_size=4)
+    _, one_by_one = models.reconstruct(net, images[:6], elbo_samples=5, seed=3, batch_size=1)
+    for k in terms:
+        np.testing.assert_allclose(terms[k], one_by_one[k], rtol=1e-4)  # float32 convs
+    i = 5  # by hand, for the last image (index 5: the second batch of 4)
+    x = models.to_float(images[i : i + 1])
+    with torch.inference_mode():
+        out = net.encoder(x)
+        gen = torch.Generator().manual_seed(3 * models.DRAW_SEED_STRIDE + i)
+        eps = torch.randn((5, out.embedding.shape[1]), generator=gen)
+        z = out.embedding + torch.exp(0.5 * out.log_covariance) * eps
+        nll = bce_per_image(net.decoder(z).reconstruction.clamp(0, 1), x.expand(5, -1, -1, -1))
+    assert terms["nll_mc"][i] == pytest.approx(nll.mean().item(), rel=1e-6)
+    assert terms["nll_mc_se"][i] == pytest.approx(nll.std().item() / np.sqrt(5), rel=1e-5)
+    # The plug-in value at z = mu is a different number: the reconstruction stays deterministic.
+    plug_in = bce_per_image(torch.from_numpy(x_hat[i : i + 1]), x).item()
+    assert plug_in != pytest.approx(terms["nll_mc"][i], rel=1e-6)
+    _, other_seed = models.reconstruct(net, images[:6], elbo_samples=5, seed=4)
+    assert not np.allclose(other_seed["nll_mc"], terms["nll_mc"], rtol=1e-9, atol=0)
+    _, single = models.reconstruct(net, images[:2], elbo_samples=1, seed=3)
+    assert np.isnan(single["nll_mc_se"]).all() and np.isfinite(single["nll_mc"]).all()
+
+
+def test_per_image_parquet_of_the_real_jobs(tmp_path, trained, images):
+    """jobs.reconstruct -> terms .npz -> jobs.recon_metrics: VQ-VAE's kl, neg_elbo, neg_elbo_se
+    and objective are null; the others have the Monte Carlo -ELBO with its standard error."""
+    import pyarrow.parquet as pq
+
+    from vaebench import io
+    from vaebench.metrics_weights import write_random_weights
+
+    cache = tmp_path / "weights"
+    write_random_weights(cache)
+    io.save_npy(tmp_path / "test.npy", images[:6])
+    mcfg = {"batch_size": 4, "ms_ssim": {"kernel": 11, "scales": 3}}
+    frames = {}
+    for model in ("vae", "beta_vae", "vqvae"):
+        d = tmp_path / model
+        names = {"recon": "recon.npy", "terms": "terms.npz", "grid": "g.png", "meta": "r.json"}
+        files = {k: str(d / f) for k, f in names.items()}
+        model_dir = str(trained[model][0] / "model")
+        jobs.reconstruct(model_dir, str(tmp_path / "test.npy"), **files, elbo_samples=3, threads=2)
+        info = vb.run_info(RUNS[model])
+        out = d / "reconstruction.parquet"
+        jobs.recon_metrics(info, mcfg, str(tmp_path / "test.npy"), files["recon"],
+                           files["terms"], files["meta"], str(cache), str(out),
+                           threads=2)  # fmt: skip
+        table = pq.read_table(out)
+        frames[model] = table.to_pandas()
+        assert io.read_parquet_metadata(out)["checkpoint"] == "last"
+        elbo = io.read_parquet_metadata(out)["metrics"]["elbo"]
+        assert elbo["samples"] == 3 and elbo["seed"] == RUNS[model].seed
+        if model == "vqvae":
+            for col in ("kl", "neg_elbo", "neg_elbo_se", "objective"):
+                assert table.column(col).null_count == 6, col
+    for model, df in frames.items():
+        assert list(df.columns[6:]) == list(jobs.PER_IMAGE_COLUMNS)
+        assert (df["bce_excess"] >= 0).all() and (df["bce_excess"] < df["bce"]).all()
+        assert df[["bce", "mse", "lpips"]].notna().all().all()
+        if model != "vqvae":
+            assert df[["kl", "neg_elbo", "neg_elbo_se", "objective"]].notna().all().all()
+            assert (df["neg_elbo_se"] > 0).all()
+    vae, beta = frames["vae"], frames["beta_vae"]
+    np.testing.assert_allclose(vae["objective"], vae["neg_elbo"])  # beta = 1
+    # objective = E_q[BCE] + beta KL: it differs from neg_elbo by (beta - 1) KL
+    np.testing.assert_allclose(beta["objective"] - beta["neg_elbo"], 3 * beta["kl"], rtol=1e-9)
+
+
+def _train(tmp_path, params, images, name: str) -> tuple[dict, pd.DataFrame]:
+    d = tmp_path / name
+    summary = models_train.train(
+        params, images[:32], images[32:], d / "model", d / "history.parquet", d / "c.pt",
+        log=lambda *a: None,
+    )  # fmt: skip
+    return summary, pd.read_parquet(d / "history.parquet")
+
+
+def _kept_val_mse(tmp_path, name: str, images) -> float:
+    net = models.load(tmp_path / name / "model")
+    x_hat, _ = models.reconstruct(net, images[32:], elbo_samples=1, seed=0)
+    return float(((x_hat - images[32:] / 255.0) ** 2).mean())
+
+
+@pytest.mark.parametrize("model", ["vae", "vaegan", "vqvae"])
+def test_checkpoint_rule_last_and_best_val_mse(tmp_path, images, monkeypatch, model):
+    """One rule for every family. `last` keeps the final epoch; `best_val_mse` the epoch with
+    the lowest validation pixel MSE. To make the two differ, epoch 2's recorded val_mse is
+    made worse by 1.0: best_val_mse must then keep epoch 1's weights (checked by recomputing
+    the kept model's validation MSE), and last epoch 2's. The rule goes to vaebench.json."""
+    import json
+
+    real, calls = models_train.val_mse, []
+
+    def worse_after_epoch_1(net, loader):
+        calls.append(1)
+        return real(net, loader) + (1.0 if len(calls) > 1 else 0.0)
+
+    monkeypatch.setattr(models_train, "val_mse", worse_after_epoch_1)
+    params = vb.train_params(CFG, RUNS[model])
+    assert params["training"]["checkpoint"] == "last"  # the schema's default
+    summaries, hists = {}, {}
+    for rule in ("last", "best_val_mse"):
+        calls.clear()
+        p = {**params, "training": {**params["training"], "checkpoint": rule}}
+        summaries[rule], hists[rule] = _train(tmp_path, p, images, rule)
+        record = json.loads((tmp_path / rule / "model" / "vaebench.json").read_text())
+        assert record["training"]["checkpoint"] == rule
+        assert record["config"]["training"]["checkpoint"] == rule
+        assert record["training"]["kept_epoch"] == summaries[rule]["kept_epoch"]
+    same = hists["last"].drop(columns="seconds"), hists["best_val_mse"].drop(columns="seconds")
+    pd.testing.assert_frame_equal(*same)  # the same training, whichever epoch is kept
+    hist = hists["last"].set_index("epoch")["val_mse"]
+    assert summaries["last"]["kept_epoch"] == 2 and summaries["best_val_mse"]["kept_epoch"] == 1
+    assert _kept_val_mse(tmp_path, "best_val_mse", images) == pytest.approx(hist[1], rel=1e-5)
+    assert _kept_val_mse(tmp_path, "last", images) == pytest.approx(hist[2] - 1.0, rel=1e-5)
 
 
 def test_training_is_deterministic(tmp_path, images, trained):
@@ -159,11 +286,30 @@ def test_sigterm_checkpoint_and_resume_end_equal_to_an_uninterrupted_run(tmp_pat
         "encoder_loss",
         "decoder_loss",
         "discriminator_loss",
+        "val_mse",
     ]
     pd.testing.assert_frame_equal(
         pd.read_parquet(paths("straight")[1])[cols], pd.read_parquet(history)[cols]
     )
     assert not checkpoint.exists()
+
+
+def test_pixelcnn_prior_logits_do_not_depend_on_the_rest_of_the_batch(images):
+    """The fitted PixelCNN prior (BatchNorm) is sampled in eval mode: one sample's logits,
+    given its codes, are the same whatever the other members of its sampling batch are."""
+    params = vb.train_params(CFG, RUNS["vqvae"])
+    net = models.build(params).eval()  # as models.load returns it
+    cfg = vb.sampler_params(CFG, RUNS["vqvae"], "pixelcnn")["pixelcnn"]
+    sampler = models_sample.fit_pixelcnn(net, images[:32], images[32:], cfg, seed=0)
+    prior = sampler.pixelcnn_model  # what sample_pixelcnn samples from
+    k = net.model_config.num_embeddings
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randint(0, k, (8, *prior.model_config.input_dim), generator=gen).float()
+    b = a.clone()
+    b[1:] = torch.randint(0, k, b[1:].shape, generator=gen).float()  # same row 0, others differ
+    with torch.inference_mode():
+        la, lb = prior({"data": a}).out[0], prior({"data": b}).out[0]
+    torch.testing.assert_close(la, lb, rtol=0, atol=1e-5)
 
 
 def test_load_refuses_a_folder_the_train_job_did_not_write(tmp_path, trained):

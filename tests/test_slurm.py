@@ -237,9 +237,10 @@ def test_slurm_results_equal_local_results(study):
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=target)
         assert _provenance(local / target) == _provenance(slurm / target), target
     for run in RUNS:
-        for name in ("recon.npy", "kl.npy"):
-            x, y = (np.load(d / "results/tiny/runs" / run / name) for d in (local, slurm))
-            assert x.tobytes() == y.tobytes(), f"{run}/{name} differs"
+        x, y = (np.load(d / "results/tiny/runs" / run / "recon.npy") for d in (local, slurm))
+        assert x.tobytes() == y.tobytes(), f"{run}/recon.npy differs"
+        x, y = (np.load(d / "results/tiny/runs" / run / "elbo_terms.npz") for d in (local, slurm))
+        assert x.files == y.files and all(x[k].tobytes() == y[k].tobytes() for k in x.files), run
 
 
 def test_profile_is_a_slurm_profile_without_a_global_gpu_cap():

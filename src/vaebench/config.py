@@ -14,7 +14,6 @@ each other's files.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -50,11 +49,17 @@ LAYOUT_HELP = {
 
 @dataclass(frozen=True)
 class Run:
-    """One trained model: a model family, its beta (1 for VAE/VAE-GAN, None for VQ-VAE), a seed."""
+    """One trained model: a model family, its beta (1 for VAE/VAE-GAN, None for VQ-VAE), a seed.
+
+    `in_sweep`: this VAE run is also the β-VAE sweep's β = 1 point. Pythae's VAE and
+    BetaVAE(β=1) are the same model (bitwise identical with one seed), so the study trains
+    it once and shows it once, as "VAE (β = 1)" in its place in the sweep.
+    """
 
     model: str
     beta: float | None
     seed: int
+    in_sweep: bool = False
 
     @property
     def id(self) -> str:
@@ -67,6 +72,8 @@ class Run:
 
     @property
     def label(self) -> str:
+        if self.in_sweep:
+            return f"{self.family} (β = 1)"
         return f"β-VAE β={format_beta(self.beta)}" if self.model == "beta_vae" else self.family
 
 
@@ -138,18 +145,25 @@ def _fill_defaults(instance: Any, schema: dict) -> None:
 
 
 def runs(config: dict[str, Any]) -> list[Run]:
-    """The run table: one Run per model x beta x seed, in a fixed, readable order."""
+    """The run table: one Run per model x beta x seed, in a fixed, readable order.
+
+    With both `vae` and `beta_vae` configured, the VAE run is the sweep's β = 1 point and no
+    separate beta_vae/beta~1 run is trained (see Run.in_sweep).
+    """
     out = []
     models = [m for m in MODEL_ORDER if m in config["models"]]
+    merged = "vae" in models and "beta_vae" in models
     for model in models:
         if model == "beta_vae":
-            betas = sorted(float(b) for b in config["betas"])
+            betas = sorted(float(b) for b in config["betas"] if not (merged and float(b) == 1))
         else:  # VAE and VAE-GAN weigh their KL by 1; VQ-VAE has no KL term
             betas = [None] if model == "vqvae" else [1.0]
         for beta in betas:
             for seed in sorted(config["seeds"]):
-                out.append(Run(model, beta, int(seed)))
-    return out
+                out.append(Run(model, beta, int(seed), in_sweep=merged and model == "vae"))
+    # the VAE that is the sweep's β = 1 point sits in its place among the β-VAE runs
+    group = {m: MODEL_ORDER.index("beta_vae" if m == "vae" and merged else m) for m in models}
+    return sorted(out, key=lambda r: (group[r.model], r.beta or 0.0, r.seed))
 
 
 def run_by_id(config: dict[str, Any], run_id: str) -> Run:
@@ -210,7 +224,14 @@ def sampler_params(config: dict[str, Any], run: Run, sampler: str) -> dict[str, 
 
 
 def data_params(config: dict[str, Any]) -> dict[str, Any]:
-    """What prepare_data depends on: the dataset section (with its schema defaults)."""
+    """What prepare_data depends on: the dataset section (with its schema defaults) but the
+    reference set's size, which has its own job (prepare_reference)."""
+    return canonical({k: v for k, v in config["dataset"].items() if k != "n_reference"})
+
+
+def reference_params(config: dict[str, Any]) -> dict[str, Any]:
+    """What prepare_reference depends on: the whole dataset section (where the reference
+    images start depends on the other splits' sizes)."""
     return canonical(config["dataset"])
 
 
@@ -221,7 +242,7 @@ def recon_metric_params(config: dict[str, Any]) -> dict[str, Any]:
 
 def generation_metric_params(config: dict[str, Any]) -> dict[str, Any]:
     m = config["metrics"]
-    return canonical({k: m[k] for k in ("batch_size", "ms_ssim", "kid", "pr_k")})
+    return canonical({k: m[k] for k in ("batch_size", "elbo_samples", "kid", "ms_ssim", "pr_k")})
 
 
 def figure_files(
@@ -278,44 +299,6 @@ def study_dir(config: dict[str, Any]) -> str:
     return f"{RESULTS}/{config['study']}"
 
 
-def weights_official(config: dict[str, Any]) -> bool | None:
-    """Whether the staged LPIPS/FID weights are the official files (None: not staged yet)."""
-    path = Path(study_dir(config), "weights", "staged.json")
-    if not path.is_file():
-        return None
-    return all(w.get("official") for w in json.loads(path.read_text()).values())
-
-
-def banner(config: dict[str, Any], configfiles: list[str]) -> str:
-    """The first line a run prints: which config, which results folder, which weights."""
-    files = ", ".join(os.path.relpath(f) for f in configfiles) or "none"
-    weights = {
-        True: "official metric weights",
-        False: "STAND-IN metric weights (LPIPS/FID values are meaningless)",
-        None: "metric weights not staged yet",
-    }[weights_official(config)]
-    return (
-        f"vaebench: study {config['study']!r} from config {files}; results in "
-        f"{study_dir(config)}/; {weights}"
-    )
-
-
-def dataset_warning(config: dict[str, Any]) -> str | None:
-    """A one-line warning when dataset.root does not exist and the data is not prepared yet.
-
-    Only a warning: users dry-run a config before they copy the data; prepare_data itself
-    stops with the full message."""
-    d = config["dataset"]
-    if d["name"] not in LAYOUT_HELP or Path(study_dir(config), "data", "manifest.json").exists():
-        return None
-    if d["root"] and Path(d["root"]).expanduser().is_dir():
-        return None
-    return (
-        f"vaebench: warning: dataset.root = {d['root']} does not exist; "
-        f"{LAYOUT_HELP[d['name']]} (prepare_data stops until it does)"
-    )
-
-
 def divergence_marker(config: dict[str, Any], run: Run) -> str:
     """Where the train job records that this run diverged (read by diverged_runs)."""
     return f"{study_dir(config)}/runs/{run.id}/diverged.json"
@@ -340,3 +323,111 @@ def diverged_runs(config: dict[str, Any], runs: list[Run]) -> dict[str, dict[str
         ):
             out[run.id] = {**run_info(run), "samplers": samplers(config, run)}
     return out
+
+
+# --- tracking and sharing: the rules track, track_study and publish (workflow/rules/share.smk) --
+
+
+def tracking_enabled(config: dict[str, Any]) -> bool:
+    t = config["tracking"]
+    return t["wandb"]["mode"] != "disabled" or bool(t["mlflow"]["enabled"])
+
+
+def tracking_params(config: dict[str, Any]) -> dict[str, Any]:
+    """The track jobs' tracker settings, with the study's defaults filled in (None: off).
+
+    Only the track and track_study jobs get them: they are no training or metric job's
+    params, so turning tracking on (or changing a tracker) reruns nothing but tracking. W&B
+    writes under the study folder (`dir`, then wandb/); MLflow's default store is a SQLite file
+    in it, with the artifacts beside it, which `mlflow ui` opens with no server.
+    """
+    t, study, base = config["tracking"], config["study"], study_dir(config)
+    wb, ml = t["wandb"], t["mlflow"]
+    wandb = None
+    if wb["mode"] != "disabled":
+        wandb = {"mode": wb["mode"], "project": wb["project"] or "vaebench",
+                 "entity": wb["entity"], "dir": base}  # fmt: skip
+    mlflow = None
+    if ml["enabled"]:
+        local = ml["tracking_uri"] is None
+        mlflow = {
+            "tracking_uri": f"sqlite:///{base}/mlflow.db" if local else ml["tracking_uri"],
+            "experiment": ml["experiment"] or f"vaebench-{study}",
+            "artifact_location": f"{base}/mlartifacts" if local else None,
+        }
+    return canonical({"study": study, "study_dir": base, "wandb": wandb, "mlflow": mlflow})
+
+
+def track_inputs(config: dict[str, Any], run: Run) -> dict[str, Any]:
+    """What the track job reads (named for unpack()): the run's finished artifacts, with the
+    per-sampler files in the order of samplers(config, run)."""
+    base = study_dir(config)
+    runs_dir, metrics_dir = f"{base}/runs/{run.id}", f"{base}/metrics/{run.id}"
+    used = samplers(config, run)
+    return {
+        "history": f"{runs_dir}/history.parquet",
+        "reconstruction": f"{metrics_dir}/reconstruction.parquet",
+        "generation": [f"{metrics_dir}/generation_{s}.parquet" for s in used],
+        "roundtrip": [f"{metrics_dir}/roundtrip_{s}.parquet" for s in used],
+        "recon_grid": f"{runs_dir}/recon_grid.png",
+        "sample_grids": [f"{runs_dir}/samples_{s}.png" for s in used],
+    }
+
+
+def track_outputs(config: dict[str, Any], runs: list[Run]) -> list[str]:
+    """The tracking records `rule all` asks for: none unless a tracker is on."""
+    if not tracking_enabled(config):
+        return []
+    base = study_dir(config)
+    return [f"{base}/tracking/{r.id}.json" for r in runs] + [f"{base}/tracking/study.json"]
+
+
+def hub_repo_id(pattern: str, run: Run, study: str) -> str:
+    """publish.hf_repo's pattern for one run: {model}, {beta} ('na' for VQ-VAE), {seed},
+    {run} (the run id with '/' as '-' and no '~': beta_vae-beta4-seed0) and {study}."""
+    beta = format_beta(run.beta) if run.beta is not None else "na"
+    slug = run.id.replace("/", "-").replace("~", "")
+    return pattern.format(model=run.model, beta=beta, seed=run.seed, run=slug, study=study)
+
+
+def publish_inputs(config: dict[str, Any], run: Run) -> dict[str, Any]:
+    """What the publish job reads (named for unpack()); per-sampler files in samplers() order."""
+    base = study_dir(config)
+    runs_dir = f"{base}/runs/{run.id}"
+    used = samplers(config, run)
+    t = track_inputs(config, run)
+    return {
+        "model": f"{runs_dir}/model",
+        "history": t["history"],
+        "reconstruction": t["reconstruction"],
+        "generation": t["generation"],
+        "recon_grid": t["recon_grid"],
+        "sample_grids": t["sample_grids"],
+        "recon_meta": f"{runs_dir}/recon.json",
+        "samples_meta": [f"{runs_dir}/samples_{s}.json" for s in used],
+    }
+
+
+def publish_params(config: dict[str, Any], run: Run) -> dict[str, Any]:
+    """The publish job's settings: the resolved Hub repository, push/private/license, and
+    what the model card says about the data (the dataset section without its local root)."""
+    p = config["publish"]
+    return canonical(
+        {
+            "study": config["study"],
+            "run": run_info(run),
+            "samplers": samplers(config, run),
+            "hf_repo": hub_repo_id(p["hf_repo"], run, config["study"]) if p["hf_repo"] else None,
+            "push": p["push"],
+            "private": p["private"],
+            "license": p["license"],
+            "dataset": {k: v for k, v in config["dataset"].items() if k != "root"},
+        }
+    )
+
+
+def publish_outputs(config: dict[str, Any], runs: list[Run]) -> list[str]:
+    """The Hub folders `rule all` asks for: none unless publish.enabled."""
+    if not config["publish"]["enabled"]:
+        return []
+    return [f"{study_dir(config)}/publish/{r.id}" for r in runs]

@@ -33,8 +33,14 @@ from vaebench import VaebenchError
 from vaebench.config import LAYOUT_HELP
 from vaebench.io import atomic_path, load_npy, provenance, save_json, save_npy, sha256_file
 
-SPLITS = ("train", "val", "test")
-CELEBA_PARTITIONS = {"train": 0, "val": 1, "test": 2}
+SPLITS = ("train", "val", "test")  # prepare_data's splits
+# The generation metrics' reference set: prepared by its own job (prepare_reference), so its
+# size never touches the training data. CelebA: the test partition's images ranked after the
+# n_test reconstruction images (disjoint from them); folder: ranked after the training
+# images; shapes: its own seed.
+REFERENCE = "reference"
+REFERENCE_MANIFEST = "reference.json"
+CELEBA_PARTITIONS = {"train": 0, "val": 1, "test": 2, REFERENCE: 2}
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 FILTER = "BICUBIC"  # PIL's antialiased bicubic; fixed so every run resizes the same way
 MANIFEST = "manifest.json"
@@ -46,30 +52,37 @@ CELEBA_HELP = LAYOUT_HELP["celeba"]
 # ----------------------------------------------------------------------------- entry point
 
 
-def prepare(dataset: dict, out_dir: str | Path, workers: int = 1) -> dict:
-    """Write out_dir/{train,val,test}.npy (uint8, N x 3 x S x S) and out_dir/manifest.json.
+def prepare(
+    dataset: dict,
+    out_dir: str | Path,
+    workers: int = 1,
+    splits: tuple[str, ...] = SPLITS,
+    manifest_name: str = MANIFEST,
+) -> dict:
+    """Write out_dir/<split>.npy (uint8, N x 3 x S x S) for `splits` and the manifest
+    (train/val/test with manifest.json; the reference set alone with reference.json).
 
     Returns the manifest. All cheap checks (layout, counts, missing files) run before any
     decoding, and a stale manifest is removed first, so a failure never leaves a manifest
     that vouches for arrays it did not describe.
     """
-    _check_config(dataset)
+    _check_config(dataset, splits)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / MANIFEST).unlink(missing_ok=True)
+    (out_dir / manifest_name).unlink(missing_ok=True)
     if dataset["name"] == "shapes":
-        manifest = _prepare_shapes(dataset, out_dir)
+        manifest = _prepare_shapes(dataset, out_dir, splits)
         manifest["provenance"] = provenance(dict(dataset))
     else:
-        manifest = _prepare_images(dataset, out_dir, workers)
+        manifest = _prepare_images(dataset, out_dir, workers, splits)
     manifest = {"dataset": dict(dataset)} | manifest
-    save_json(out_dir / MANIFEST, manifest)
+    save_json(out_dir / manifest_name, manifest)
     return manifest
 
 
-def _prepare_images(dataset: dict, out_dir: Path, workers: int) -> dict:
+def _prepare_images(dataset: dict, out_dir: Path, workers: int, splits: tuple[str, ...]) -> dict:
     """CelebA or folder: pick names, decode all splits in one pass, write the arrays."""
-    source = _celeba(dataset) if dataset["name"] == "celeba" else _folder(dataset)
+    source = (_celeba if dataset["name"] == "celeba" else _folder)(dataset, splits)
     size, crop = int(dataset["image_size"]), dataset.get("crop")
     manifest = {k: v for k, v in source.items() if k not in ("names", "image_dir")}
     manifest["preprocessing"] = {
@@ -85,14 +98,14 @@ def _prepare_images(dataset: dict, out_dir: Path, workers: int) -> dict:
     prefix = str(source["image_dir"]) + os.sep  # str, not Path: 10,000 Paths cost 0.15 s
     with contextlib.ExitStack() as stack:
         # workers decode straight into the .npy files (renamed into place only on success)
-        tmp = {s: stack.enter_context(atomic_path(out_dir / f"{s}.npy", ".npy")) for s in SPLITS}
+        tmp = {s: stack.enter_context(atomic_path(out_dir / f"{s}.npy", ".npy")) for s in splits}
         outs = [
             np.lib.format.open_memmap(tmp[s], "w+", np.uint8, (len(names[s]), 3, size, size))
-            for s in SPLITS
+            for s in splits
         ]
         # provenance (~50 ms of package metadata and git) runs while the workers decode
         modes, digests, manifest["provenance"] = _decode_all(
-            [[prefix + n for n in names[s]] for s in SPLITS],
+            [[prefix + n for n in names[s]] for s in splits],
             outs,
             crop,
             workers,
@@ -102,7 +115,7 @@ def _prepare_images(dataset: dict, out_dir: Path, workers: int) -> dict:
         # to the kernel (a forced flush of 36 MB cost 80 ms here, all of it serial)
         del outs
     manifest["splits"], total, start = {}, Counter(), 0
-    for split in SPLITS:
+    for split in splits:
         stop = start + len(names[split])
         converted = Counter(m for m in modes[start:stop] if m != "RGB")
         total.update(converted)
@@ -117,7 +130,7 @@ def _prepare_images(dataset: dict, out_dir: Path, workers: int) -> dict:
     return manifest
 
 
-def _prepare_shapes(dataset: dict, out_dir: Path) -> dict:
+def _prepare_shapes(dataset: dict, out_dir: Path, splits: tuple[str, ...]) -> dict:
     """Built-in shapes: each split from its own seed, so splits never shift one another."""
     size = int(dataset["image_size"])
     manifest: dict = {
@@ -135,7 +148,7 @@ def _prepare_shapes(dataset: dict, out_dir: Path) -> dict:
         "generator": _SHAPES_GENERATOR,
         "splits": {},
     }
-    for split in SPLITS:
+    for split in splits:
         seed = shapes_seed(dataset["salt"], split)
         images, _ = shapes(int(dataset[f"n_{split}"]), size, seed)
         manifest["splits"][split] = {"count": len(images), "seed": seed}
@@ -145,8 +158,8 @@ def _prepare_shapes(dataset: dict, out_dir: Path) -> dict:
 
 def load_split(data_dir: str | Path, split: str, mmap: bool = False) -> np.ndarray:
     """Load one prepared split (uint8 N x 3 x S x S), refusing a folder without a manifest."""
-    if split not in SPLITS:
-        raise VaebenchError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}")
+    if split not in (*SPLITS, REFERENCE):
+        raise VaebenchError(f"unknown split {split!r}; use one of {', '.join(SPLITS)}, reference")
     data_dir = Path(data_dir)
     if not (data_dir / MANIFEST).is_file():
         raise VaebenchError(
@@ -170,16 +183,17 @@ def _describe(path: Path) -> dict:
     return {"npy": path.name, "npy_sha256": sha256_file(path), "shape": shape}
 
 
-def _check_config(dataset: dict) -> None:
+def _check_config(dataset: dict, splits: tuple[str, ...] = SPLITS) -> None:
     """Catch a bad slice here when prepare() is called without the workflow's schema check."""
-    for key in ("name", "n_train", "n_val", "n_test", "image_size", "salt"):
+    counts = ("n_train", "n_val", "n_test", *(("n_reference",) if REFERENCE in splits else ()))
+    for key in ("name", *counts, "image_size", "salt"):
         if key not in dataset:
             raise VaebenchError(f"dataset.{key} is missing from the config; set it")
     if dataset["name"] not in ("celeba", "folder", "shapes"):
         raise VaebenchError(
             f"dataset.name = {dataset['name']!r} is unknown; use celeba, folder or shapes"
         )
-    for key in ("n_train", "n_val", "n_test", "image_size"):
+    for key in (*counts, "image_size"):
         value = dataset[key]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise VaebenchError(f"dataset.{key} = {value!r}; set it to an integer >= 1")
@@ -203,7 +217,7 @@ def _root(dataset: dict, hint: str) -> Path:
     return path.resolve()
 
 
-def _celeba(dataset: dict) -> dict:
+def _celeba(dataset: dict, splits: tuple[str, ...]) -> dict:
     """Detect the official or Kaggle layout, read the partition, pick each split's subset."""
     root = _root(dataset, CELEBA_HELP)
     layouts = {
@@ -226,15 +240,18 @@ def _celeba(dataset: dict) -> dict:
 
     partitions = _read_partition(partition_file)
     names = {}
-    for split, part in CELEBA_PARTITIONS.items():
+    for split in splits:
+        part = CELEBA_PARTITIONS[split]
         pool = [n for n, p in partitions.items() if p == part]
         k = int(dataset[f"n_{split}"])
-        if k > len(pool):
+        skip = int(dataset["n_test"]) if split == REFERENCE else 0  # after the test images
+        if skip + k > len(pool):
+            what = "dataset.n_test + dataset.n_reference" if skip else f"dataset.n_{split}"
             raise VaebenchError(
-                f"dataset.n_{split} = {k} but partition {part} ({split}) of {root} has "
+                f"{what} = {skip + k} but partition {part} ({split}) of {root} has "
                 f"{len(pool):,} images; lower dataset.n_{split}"
             )
-        names[split] = rank(pool, dataset["salt"])[:k]
+        names[split] = rank(pool, dataset["salt"])[skip : skip + k]
     _check_present(image_dir, names, f"listed in {partition_file.name} but")
     return {
         "layout": layout,
@@ -242,7 +259,8 @@ def _celeba(dataset: dict) -> dict:
         "image_dir": image_dir,
         "partition_file": str(partition_file),
         "partition_sha256": sha256_file(partition_file),
-        "ranking": "per partition, names sorted by sha256(salt + name) hex digest; first k",
+        "ranking": "per partition, names sorted by sha256(salt + name) hex digest; first k "
+        "(reference: the n_reference test-partition names after the n_test test images)",
         "names": names,
     }
 
@@ -282,7 +300,7 @@ def _read_partition(path: Path) -> dict[str, int]:
     return out
 
 
-def _folder(dataset: dict) -> dict:
+def _folder(dataset: dict, splits: tuple[str, ...]) -> dict:
     """Rank every image under root; test, then val, then train are consecutive slices."""
     hint = LAYOUT_HELP["folder"]
     root = _root(dataset, hint)
@@ -302,18 +320,22 @@ def _folder(dataset: dict) -> dict:
             "lower dataset.n_train or add images"
         )
     ranked = rank(found, dataset["salt"])
-    names = {
-        "test": ranked[:n_test],
-        "val": ranked[n_test : n_test + n_val],
-        "train": ranked[n_test + n_val : n_test + n_val + n_train],
-    }
+    start = {"test": 0, "val": n_test, "train": n_test + n_val, REFERENCE: n_test + n_val + n_train}
+    if REFERENCE in splits and start[REFERENCE] + int(dataset["n_reference"]) > len(found):
+        raise VaebenchError(
+            f"dataset.n_reference = {dataset['n_reference']} but {root} has {len(found):,} "
+            f"images, {start[REFERENCE]} of them taken by the test, validation and training "
+            "sets; lower dataset.n_reference or add images"
+        )
+    names = {s: ranked[start[s] : start[s] + int(dataset[f"n_{s}"])] for s in splits}
     return {
         "layout": "folder",
         "root": str(root),
         "image_dir": root,
         "partition_file": None,
         "partition_sha256": None,
-        "ranking": "names sorted by sha256(salt + name) hex digest; test, val, train in turn",
+        "ranking": "names sorted by sha256(salt + name) hex digest; test, val, train, "
+        "reference in turn",
         "names": names,
     }
 
@@ -338,7 +360,7 @@ def _list_images(root: Path) -> list[str]:
 
 
 def _check_present(image_dir: Path, names: dict[str, list[str]], what: str) -> None:
-    missing = [n for split in SPLITS for n in names[split] if not (image_dir / n).is_file()]
+    missing = [n for split in names for n in names[split] if not (image_dir / n).is_file()]
     if missing:
         raise VaebenchError(
             f"{len(missing):,} selected image(s) {what} missing from {image_dir} "

@@ -22,11 +22,32 @@ def tile(rows: list[np.ndarray], pad: int = 2) -> np.ndarray:
     return out
 
 
-def save_grid(path: str | Path, rows: list[np.ndarray], scale: int = 2) -> None:
-    """Write rows of images as a PNG, each image shown `scale` times larger."""
-    from PIL import Image
+def save_grid(
+    path: str | Path,
+    rows: list[np.ndarray],
+    scale: int = 2,
+    labels: list[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """Write rows of images as a PNG, each image shown `scale` times larger, with an optional
+    title line on top and a label left of each row (so a grid read on its own says what it
+    shows)."""
+    from PIL import Image, ImageDraw, ImageFont
 
     pic = Image.fromarray(tile(rows))
     pic = pic.resize((pic.width * scale, pic.height * scale), Image.NEAREST)
+    if labels or title:
+        font = ImageFont.load_default()
+        margin = 8 + max((int(font.getlength(t)) for t in labels or []), default=0)
+        top = 16 if title else 0
+        canvas = Image.new("RGB", (pic.width + margin, pic.height + top), "white")
+        canvas.paste(pic, (margin, top))
+        draw = ImageDraw.Draw(canvas)
+        if title:
+            draw.text((4, 2), title, fill="black", font=font)
+        row_h = pic.height / max(len(rows), 1)
+        for i, text in enumerate(labels or []):
+            draw.text((4, top + (i + 0.5) * row_h - 5), text, fill="black", font=font)
+        pic = canvas
     with io.atomic_path(path, ".png") as tmp:
         pic.save(tmp, format="PNG")

@@ -3,6 +3,10 @@
 `run` wraps every job the same way: stdout/stderr (Pythae's chatter, progress bars) go to
 the rule's log, torch uses the job's threads, and a VaebenchError ends the job with one
 line on the terminal that names the cause, instead of a traceback in a log file.
+
+The reconstruct job computes, besides the deterministic reconstructions, the per-image terms
+that need the model: the analytic KL and the Monte Carlo E_q[BCE] (with its standard error)
+of the -ELBO. They go to a small .npz that recon_metrics combines with the image metrics.
 """
 
 from __future__ import annotations
@@ -63,6 +67,14 @@ def prepare_data(dataset: dict, out_dir: str, threads: int = 1) -> None:
     data.prepare(dataset, out_dir, workers=threads)
 
 
+def prepare_reference(dataset: dict, out_dir: str, threads: int = 1) -> None:
+    """The generation metrics' reference images (dataset.n_reference), in their own job: the
+    reference size never touches the training data."""
+    from vaebench import data
+
+    data.prepare(dataset, out_dir, threads, (data.REFERENCE,), data.REFERENCE_MANIFEST)
+
+
 def train(
     params: dict,
     train: str,
@@ -90,28 +102,74 @@ def train(
     print(f"done: {summary}")
 
 
+def _trained(model: str) -> dict:
+    """The train job's record in the model folder (its params under "config")."""
+    return json.loads((Path(model) / "vaebench.json").read_text())
+
+
 def _record(out: str, model: str, config_slice: dict, files: list[str]) -> None:
     """The provenance sidecar of .npy outputs (which cannot carry metadata themselves): the
     config slice, the model's training params, versions, commit, device and file hashes."""
-    trained = json.loads((Path(model) / "vaebench.json").read_text())
+    trained = _trained(model)
     meta = io.provenance({**config_slice, "model": trained.get("config")}, device=str(_device()))
     meta["sha256"] = {Path(f).name: io.sha256_file(f) for f in files}
     io.save_json(out, meta)
 
 
+def _reconstruct(
+    net, model: str, images: np.ndarray, elbo_samples: int
+) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """models.reconstruct with the Monte Carlo draws seeded from the run's seed (read from the
+    model's own record, so the rules pass no seed), and the settings for the metadata."""
+    from vaebench import models
+
+    seed = int(_trained(model)["config"]["seed"])
+    x_hat, terms = models.reconstruct(net, images, elbo_samples=elbo_samples, seed=seed)
+    return x_hat, terms, models.elbo_settings(elbo_samples, seed)
+
+
+def save_terms(path: str, terms: dict[str, np.ndarray], settings: dict) -> None:
+    """The per-image posterior terms (kl, nll_mc, nll_mc_se; float64, NaN for VQ-VAE) and the
+    draws' count and seed, as one .npz (written atomically)."""
+    extra = {"elbo_samples": np.int64(settings["samples"]), "elbo_seed": np.int64(settings["seed"])}
+    with io.atomic_path(path, ".npz") as tmp:
+        np.savez(tmp, **{k: np.asarray(v, np.float64) for k, v in terms.items()}, **extra)
+
+
+def load_terms(path: str) -> tuple[dict[str, np.ndarray], dict]:
+    """(terms, elbo settings) written by save_terms."""
+    from vaebench import models
+
+    with np.load(path, allow_pickle=False) as f:
+        terms = {k: f[k] for k in models.POSTERIOR_TERMS}
+        settings = models.elbo_settings(int(f["elbo_samples"]), int(f["elbo_seed"]))
+    return terms, settings
+
+
 def reconstruct(
-    model: str, test: str, recon: str, kl: str, grid: str, meta: str, threads: int = 1
+    model: str,
+    test: str,
+    recon: str,
+    terms: str,
+    grid: str,
+    meta: str,
+    elbo_samples: int,
+    threads: int = 1,
 ) -> None:
+    """Deterministic test reconstructions (recon.npy) and per-image posterior terms with
+    `elbo_samples` Monte Carlo draws (terms .npz, see save_terms): the model is needed for both."""
     _torch(threads)
     from vaebench import grids, models
 
     net = models.load(model, _device())
     images = io.load_npy(test)
-    x_hat, kls = models.reconstruct(net, images)
+    x_hat, post, settings = _reconstruct(net, model, images, elbo_samples)
     io.save_npy(recon, x_hat.astype(np.float32))
-    io.save_npy(kl, kls.astype(np.float64))
-    grids.save_grid(grid, [images[:8], (x_hat[:8] * 255).round().astype(np.uint8)])
-    _record(meta, model, {"test": test}, [recon, kl])
+    save_terms(terms, post, settings)
+    run = _trained(model)["config"]["run"]
+    rows = [images[:8], (x_hat[:8] * 255).round().astype(np.uint8)]
+    grids.save_grid(grid, rows, labels=["test", "recon."], title=f"{run}: test / reconstruction")
+    _record(meta, model, {"test": test, "elbo_samples": elbo_samples}, [recon, terms])
 
 
 def sample(
@@ -131,7 +189,8 @@ def sample(
     x = models_sample.sample(net, params, io.load_npy(train), io.load_npy(val))
     io.save_npy(samples, x)
     _record(meta, model, {"sampling": params}, [samples])
-    grids.save_grid(grid, [x[i : i + 8] for i in range(0, min(len(x), 32), 8)])
+    grids.save_grid(grid, [x[i : i + 8] for i in range(0, min(len(x), 32), 8)],
+                    title=f"{params['run']}: samples, {params['sampler']} sampler")  # fmt: skip
 
 
 # --- metrics -----------------------------------------------------------------------------
@@ -156,10 +215,17 @@ def _metrics_meta(mcfg: dict, cache: str, extra: dict | None = None) -> dict:
     return meta
 
 
-def per_image_frame(info: dict, x, x_hat, kl, lpips_model, mcfg: dict):
-    """One row per image: identifying columns, then bce ... lpips, kl, -ELBO and objective.
+PER_IMAGE_COLUMNS = ("bce", "bce_excess", "mse", "kl", "neg_elbo", "neg_elbo_se", "objective",
+                     "psnr", "ssim", "ms_ssim", "gmsd", "lpips")  # fmt: skip
 
-    VQ-VAE (beta None) has no β-weighted objective: that column is empty, not a number.
+
+def per_image_frame(info: dict, x, x_hat, terms: dict[str, np.ndarray], lpips_model, mcfg: dict):
+    """One row per image: identifying columns, then PER_IMAGE_COLUMNS.
+
+    Image metrics compare x with the deterministic reconstruction x_hat. From the posterior
+    `terms` (models.reconstruct): kl; neg_elbo = nll_mc + kl, the Monte Carlo -ELBO, with its
+    standard error neg_elbo_se; objective = nll_mc + beta * kl (same standard error). VQ-VAE
+    has no KL: kl, neg_elbo, neg_elbo_se and objective are NaN, i.e. null in Parquet.
     """
     import pandas as pd
 
@@ -174,15 +240,16 @@ def per_image_frame(info: dict, x, x_hat, kl, lpips_model, mcfg: dict):
         batch_size=mcfg["batch_size"],
         device=_device(),
     )
-    df["kl"] = np.asarray(kl, dtype=np.float64)
-    df["neg_elbo"] = df["bce"] + df["kl"]
+    kl, nll = (np.asarray(terms[k], dtype=np.float64) for k in ("kl", "nll_mc"))
+    df["kl"] = kl
+    df["neg_elbo"] = nll + kl
+    df["neg_elbo_se"] = np.asarray(terms["nll_mc_se"], dtype=np.float64)
     beta = info["beta"]
-    df["objective"] = df["bce"] + beta * df["kl"] if beta is not None else np.nan
+    df["objective"] = nll + beta * kl if beta is not None else np.nan
     ids = {k: info[k] for k in ("run", "model", "family", "beta", "seed")}
     head = pd.DataFrame({**ids, "image": np.arange(len(df))})
     head["beta"] = head["beta"].astype("float64")
-    cols = ["bce", "mse", "kl", "neg_elbo", "objective", "psnr", "ssim", "ms_ssim", "gmsd", "lpips"]
-    return pd.concat([head, df[cols]], axis=1)
+    return pd.concat([head, df[list(PER_IMAGE_COLUMNS)]], axis=1)
 
 
 def recon_metrics(
@@ -190,29 +257,36 @@ def recon_metrics(
     mcfg: dict,
     test: str,
     recon: str,
-    kl: str,
+    terms: str,
+    recon_meta: str,
     weights_cache: str,
     out: str,
     threads: int = 1,
 ) -> None:
+    """Per-image metrics of the test reconstructions; `terms` is the reconstruct job's .npz and
+    `recon_meta` its provenance record, whose model params say which checkpoint rule kept
+    the model (recorded in the metadata: the tables print it)."""
     _torch(threads)
     from vaebench import metrics
 
     meta = _metrics_meta(mcfg, weights_cache, {"run": info})
+    trained = json.loads(Path(recon_meta).read_text())["config"]["model"]
+    meta["checkpoint"] = trained["training"]["checkpoint"]
+    post, meta["metrics"]["elbo"] = load_terms(terms)
     lp = metrics.load_lpips(weights_cache, _device())
-    df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), io.load_npy(kl), lp, mcfg)
+    df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), post, lp, mcfg)
     io.save_parquet(out, df, meta)
 
 
-def test_features(
-    test: str, weights_cache: str, out: str, batch_size: int = 32, threads: int = 1
+def reference_features(
+    reference: str, weights_cache: str, out: str, batch_size: int = 32, threads: int = 1
 ) -> None:
-    """Inception features of the test set, computed once and shared by every run."""
+    """Inception features of the reference set, computed once and shared by every run."""
     _torch(threads)
     from vaebench import metrics, metrics_weights
 
     metrics_weights.check_weights(weights_cache)
-    feats = metrics.inception_features(io.load_npy(test), weights_cache, _device(), batch_size)
+    feats = metrics.inception_features(io.load_npy(reference), weights_cache, _device(), batch_size)
     io.save_npy(out, feats)
 
 
@@ -222,30 +296,49 @@ def generation_metrics(
     mcfg: dict,
     model: str,
     samples: str,
-    test_features: str,
+    reference_features: str,
     weights_cache: str,
     out_set: str,
     out_roundtrip: str,
     threads: int = 1,
 ) -> None:
-    """FID/KID/precision/recall against the test set, and the samples' round-trip metrics."""
+    """FID/KID/precision/recall against the test set, and the samples' round-trip metrics.
+
+    FID is biased ~c/N with a model-dependent c, so beside FID@N the job fits FID(N) =
+    FID∞ + k/N to FID on subsets of the same features (stats.fid_curve, fixed seed) and
+    reports the extrapolated FID∞ with the fit's residual."""
     import pandas as pd
 
     _torch(threads)
-    from vaebench import metrics, models
+    from vaebench import metrics, models, stats
 
     meta = _metrics_meta(mcfg, weights_cache, {"run": info, "sampler": sampler})
     dev = _device()
     x = io.load_npy(samples)
-    real = io.load_npy(test_features)
+    real = io.load_npy(reference_features)
     fake = metrics.inception_features(x, weights_cache, dev, mcfg["batch_size"])
     subset = min(mcfg["kid"]["subset_size"], len(real), len(fake))
     kid_mean, kid_std = metrics.kid(real, fake, subset, mcfg["kid"]["n_subsets"], seed=info["seed"])
     precision, recall = metrics.precision_recall(real, fake, k=mcfg["pr_k"])
+    sizes, fids = stats.fid_curve(real, fake, seed=info["seed"])
+    fid_inf, _, fid_inf_residual = stats.fid_infinity(sizes, fids)
+    meta["generation"] = {
+        "features": "Inception-v3 pool3 (2048-d, the pytorch-fid weights)",
+        "resize": "bilinear resize to 299 px",
+        "pr_k": mcfg["pr_k"],
+        "kid_subset_size": subset,
+        "kid_n_subsets": mcfg["kid"]["n_subsets"],
+        "fid_sizes": [int(n) for n in sizes],
+        "fid_subset_seed": info["seed"],
+        "reference": "dataset.n_reference images (CelebA: of the test partition, disjoint "
+        "from the n_test reconstruction images), features computed once per study",
+    }
     row = {
         **info,
         "sampler": sampler,
         "fid": metrics.frechet_distance(real, fake),
+        "fid_inf": fid_inf,
+        "fid_inf_residual": fid_inf_residual,
         "kid_mean": kid_mean,
         "kid_std": kid_std,
         "precision": precision,
@@ -257,8 +350,8 @@ def generation_metrics(
     set_level = pd.DataFrame([row])
     set_level["beta"] = set_level["beta"].astype("float64")
     net = models.load(model, dev)
-    x_hat, kl = models.reconstruct(net, x)
-    rt = per_image_frame(info, x, x_hat, kl, metrics.load_lpips(weights_cache, dev), mcfg)
+    x_hat, post, meta["metrics"]["elbo"] = _reconstruct(net, model, x, mcfg["elbo_samples"])
+    rt = per_image_frame(info, x, x_hat, post, metrics.load_lpips(weights_cache, dev), mcfg)
     rt.insert(5, "sampler", sampler)
     io.save_parquet(out_set, set_level, meta)
     io.save_parquet(out_roundtrip, rt, meta)
@@ -274,12 +367,16 @@ def tables(
     n_boot: int,
     out_dir: str,
     diverged: list[dict] = (),
+    n_boot_comparisons: int = 10_000,
+    comparison_pairs: str = "default",
     threads: int = 1,
 ) -> None:
     """The study's tables: reconstruction, generation, metric agreement, paired comparisons.
 
     `diverged`: records of runs whose training diverged (vaebench.config.diverged_runs); their
-    rows say 'diverged' instead of numbers.
+    rows say 'diverged' instead of numbers. The comparisons get their own bootstrap count:
+    after Holm's correction over the family, a p-value can only fall below 0.05 when the
+    count reaches stats.min_n_boot(family size), far above what a table interval needs.
     """
     from vaebench import agreement
     from vaebench import tables as tb
@@ -295,7 +392,10 @@ def tables(
     common = dict(
         weights_official=official,
         settings=info["settings"],
-        metadata=io.provenance({"n_boot": n_boot}),
+        metadata=io.provenance(
+            {"n_boot": n_boot, "n_boot_comparisons": n_boot_comparisons,
+             "comparison_pairs": comparison_pairs}
+        ),  # fmt: skip
     )
     tb.write_table(
         tb.reconstruction_table(per_image, n_boot=n_boot),
@@ -316,9 +416,11 @@ def tables(
         **common,
     )
     tb.write_table(
-        agreement.paired_comparisons(per_image, n_boot=n_boot),
+        agreement.paired_comparisons(
+            per_image, n_boot=n_boot_comparisons, pairs=comparison_pairs
+        ),
         out / "paired_comparisons",
-        title="Paired comparisons between runs (paired bootstrap)",
+        title="Paired comparisons between rows (paired bootstrap, Holm-corrected)",
         **common,
     )
 

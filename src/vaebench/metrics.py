@@ -15,6 +15,15 @@ Per-image columns (float64), candidate x_hat against reference x:
            (x - 1) max(log1p(-x_hat), -100) - x max(log(x_hat), -100), with vectorised logs
            (torch's CPU kernel is scalar and 2.5x slower; the sums agree within 1e-8
            relative), summed in float64: within 1e-6 relative of an all-float64 computation.
+           On continuous pixels this includes the target's own entropy: sum BCE(x_hat, x) =
+           sum H(x) + sum KL(Bern(x) || Bern(x_hat)), and on photo crops sum H(x) is most of
+           it, so across images bce ranks image content, not reconstruction quality.
+  bce_excess
+           bce - sum over C*H*W of H(x), H the binary entropy of the target pixel (0 log 0 =
+           0): the KL part, >= 0 and exactly 0 for identical images. H(x) is the same torch
+           formula evaluated at x_hat = x (the -100 clamp gives 0 log 0 = 0), so identity
+           gives 0 bitwise; float rounding below 0 is clipped at 0. Use it, not bce, to
+           compare reconstructions of different images (agreement, paired comparisons).
   mse      mean over C*H*W of (x - x_hat)^2, squared differences summed in float64.
   psnr     piq's definition with data_range=1: -10 log10(mse + 1e-8), from the float64 mse;
            identical images give 80 dB (piq's eps), not inf, so means stay finite.
@@ -65,7 +74,7 @@ from piq.feature_extractors import InceptionV3
 from vaebench import VaebenchError
 from vaebench.metrics_weights import ALEXNET, INCEPTION, WeightFile, hub_dir, require_weights
 
-METRIC_COLUMNS = ("bce", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
+METRIC_COLUMNS = ("bce", "bce_excess", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
 MS_SSIM_PAPER_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 PSNR_EPS = 1e-8  # piq.psnr's constant
 YIQ_LUMINANCE = (0.299, 0.587, 0.114)  # piq.rgb2yiq's Y row
@@ -108,7 +117,11 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
     """Everything that defines the numbers, for Parquet metadata and table headers."""
     return {
         "input": "x_hat clamped to [0, 1]; uint8 / 255",
-        "bce": "sum over C*H*W of torch binary_cross_entropy's terms, logs clamped at -100, nats",
+        "bce": "sum over C*H*W of torch binary_cross_entropy's terms, logs clamped at -100, "
+        "nats; Bernoulli cross-entropy on continuous pixels; includes the target's own entropy; "
+        "not a normalised likelihood",
+        "bce_excess": "bce - sum over C*H*W of the binary entropy H(x) of the target (0 log 0 = "
+        "0), clipped at 0: sum KL(Bern(x) || Bern(x_hat)); 0 for identical images",
         "mse": "mean over C*H*W",
         "psnr": {"data_range": 1.0, "eps": PSNR_EPS, "identical_images_db": 80.0},
         "ssim": {
@@ -289,11 +302,13 @@ def _ms_ssim(
     return torch.prod(values ** weights.view(-1, 1, 1), dim=0).mean(1)
 
 
-def _bce(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def bce_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Per-image sum of torch's binary_cross_entropy terms (float32), in float64.
 
     The formula and -100 clamp of torch's CPU kernel, written as tensor ops so the logs
     are vectorised: 2.5x faster, and the per-image sums agree within 1e-8 relative.
+    `bce_per_image(x, x)` is the binary entropy sum H(x) (0 log 0 = 0 through the clamp).
+    Also the decoder term of vaebench.models' Monte Carlo -ELBO, so both use one formula.
     """
     log_p = torch.log(x_hat).clamp_(min=-100)
     log_q = torch.log1p(-x_hat).clamp_(min=-100)
@@ -383,7 +398,9 @@ def reconstruction_metrics(
         ref = _unit(x[i : i + batch_size], device, "x")
         rec = _unit(x_hat[i : i + batch_size], device, "x_hat").clamp_(0, 1)
         with clock("bce"):
-            bce = _bce(rec, ref)
+            bce = bce_per_image(rec, ref)
+        with clock("bce_excess"):
+            bce_excess = (bce - bce_per_image(ref, ref)).clamp_(min=0)
         with clock("mse"):
             mse = (rec - ref).square().sum((1, 2, 3), dtype=torch.float64) / ref[0].numel()
         with clock("psnr"):
@@ -398,7 +415,8 @@ def reconstruction_metrics(
             gmsd = _gmsd(rec, ref)
         with clock("lpips"):
             lp = lpips_pair(lpips_model, rec * 2 - 1, ref * 2 - 1)
-        for k, v in zip(METRIC_COLUMNS, (bce, mse, psnr, ssim, ms_ssim, gmsd, lp), strict=True):
+        values = (bce, bce_excess, mse, psnr, ssim, ms_ssim, gmsd, lp)
+        for k, v in zip(METRIC_COLUMNS, values, strict=True):
             out[k][i : i + len(v)] = v.double().cpu().numpy()
     return pd.DataFrame(out)
 

@@ -8,8 +8,21 @@ Pythae facts this code relies on (measured on pythae 0.1.2):
   output, so `load` calls `.eval()`.
 - `reconstruct()`/`embed()` sample z; we decode the posterior mean instead (VQ-VAE: the
   quantized code), so reconstructions are deterministic.
-- Forward losses are batch means with model-specific scales: per-image quantities (KL) are
-  computed here from the encoder outputs.
+- Forward losses are batch means with model-specific scales: per-image quantities (KL, the
+  Monte Carlo -ELBO terms) are computed here from the encoder and decoder outputs.
+
+Per-image posterior terms (`reconstruct`), the same for every Gaussian-posterior family
+(VAE, beta-VAE and VAE-GAN's encoder; the decoders end in a sigmoid, read as Bernoulli means):
+- kl: KL(q(z|x) || N(0, I)), analytic.
+- nll_mc: E_q[BCE(decoder(z), x)] estimated with `elbo_samples` draws z ~ q(z|x), and
+  nll_mc_se its Monte Carlo standard error (sample std / sqrt(draws); NaN for one draw).
+  An ELBO is an expectation over q: decoding z = mu gives a plug-in value, not the ELBO, so
+  -ELBO = nll_mc + kl, not bce(decoder(mu)) + kl. Draws are seeded per image from (seed,
+  image index) on the CPU: the same numbers on rerun, on any device and at any batch size.
+- VQ-VAE has a deterministic posterior and no KL term in its objective: all three are NaN
+  (a constant log K per code position would be a code length, not a KL, and it made the
+  tables print a rate for VQ-VAE that the study cannot measure).
+The reconstruction itself stays deterministic (decoder of mu; VQ-VAE: the quantized code).
 """
 
 from __future__ import annotations
@@ -37,6 +50,9 @@ from pythae.models.nn import BaseDecoder, BaseDiscriminator, BaseEncoder
 from torch import nn
 
 from vaebench import VaebenchError
+
+POSTERIOR_TERMS = ("kl", "nll_mc", "nll_mc_se")
+DRAW_SEED_STRIDE = 1_000_003  # per-image seeds of the -ELBO draws: seed * stride + index
 
 
 def seed_everything(seed: int) -> None:
@@ -238,7 +254,7 @@ def load(folder: str | Path, device_: torch.device | str = "cpu") -> torch.nn.Mo
     return model
 
 
-# --- deterministic inference ------------------------------------------------------------
+# --- inference: deterministic reconstructions, per-image posterior terms -------------------
 
 
 def to_float(x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -247,40 +263,99 @@ def to_float(x: torch.Tensor | np.ndarray) -> torch.Tensor:
     return x.float().div_(255) if x.dtype == torch.uint8 else x.float()
 
 
+def _quantized(model, emb: torch.Tensor) -> torch.Tensor:
+    """VQ-VAE's quantized code for encoder output `emb`, shaped as the decoder expects."""
+    flat = emb.ndim == 2
+    grid = emb.reshape(emb.shape[0], 1, 1, -1) if flat else emb
+    q = model.quantizer(grid.permute(0, 2, 3, 1), uses_ddp=False).quantized_vector
+    return q.reshape(q.shape[0], -1) if flat else q
+
+
 @torch.inference_mode()
 def encode_decode(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Deterministic reconstruction and per-image KL (nats) of one batch in [0, 1].
+    """Deterministic reconstruction and per-image KL (nats, float64) of one batch in [0, 1].
 
     Gaussian posteriors: decode the posterior mean; KL(q(z|x) || N(0, I)) analytically.
-    VQ-VAE: decode the quantized code; its KL against a uniform prior over K codes is the
-    constant log(K) per code position (a deterministic one-hot posterior).
+    VQ-VAE: decode the quantized code; KL is NaN (no stochastic posterior, no KL term).
     """
     out = model.encoder(x)
     if isinstance(model, VQVAE):
-        emb = out.embedding
-        flat = emb.ndim == 2
-        if flat:
-            emb = emb.reshape(emb.shape[0], 1, 1, -1)
-        emb = emb.permute(0, 2, 3, 1)
-        q = model.quantizer(emb, uses_ddp=False).quantized_vector  # B x D x h x w
-        positions = q.shape[2] * q.shape[3]
-        q = q.reshape(q.shape[0], -1) if flat else q
-        recon = model.decoder(q).reconstruction
-        kl = torch.full((x.shape[0],), positions * math.log(model.model_config.num_embeddings))
-        return recon.clamp(0, 1), kl.to(torch.float64)
+        recon = model.decoder(_quantized(model, out.embedding)).reconstruction
+        return recon.clamp(0, 1), torch.full((x.shape[0],), math.nan, dtype=torch.float64)
     mu, log_var = out.embedding, out.log_covariance
     recon = model.decoder(mu).reconstruction
     kl = -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=-1)
     return recon.clamp(0, 1), kl.double()
 
 
-def reconstruct(model, images: np.ndarray, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Reconstructions (float32 in [0, 1], same order) and KL per image of uint8 images."""
+def _draws(shape: tuple[int, ...], n: int, seed: int, first: int) -> torch.Tensor:
+    """N(0, I) noise (len x n x latent) for images first, first+1, ...: one CPU generator per
+    image seeded from (seed, index), so the draws do not depend on batching or device."""
+    out = torch.empty((shape[0], n, *shape[1:]))
+    for j in range(shape[0]):
+        gen = torch.Generator().manual_seed((seed * DRAW_SEED_STRIDE + first + j) % 2**63)
+        out[j] = torch.randn((n, *shape[1:]), generator=gen)
+    return out
+
+
+@torch.inference_mode()
+def mc_nll(
+    model, x: torch.Tensor, n: int, seed: int, first: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """E_q[BCE(decoder(z), x)] per image (nats, float64) from `n` draws z ~ q(z|x), and its
+    Monte Carlo standard error; images are indices first, first+1, ... of the evaluated set.
+    NaN for VQ-VAE (deterministic posterior); the standard error is NaN when n == 1."""
+    from vaebench.metrics import bce_per_image  # one BCE formula for metrics and -ELBO
+
+    nan = torch.full((x.shape[0],), math.nan, dtype=torch.float64)
+    if isinstance(model, VQVAE):
+        return nan, nan
+    out = model.encoder(x)
+    mu, std = out.embedding, torch.exp(0.5 * out.log_covariance)
+    eps = _draws(tuple(mu.shape), n, seed, first).to(mu.device, mu.dtype)
+    nll = torch.stack(
+        [
+            bce_per_image(model.decoder(mu + std * eps[:, s]).reconstruction.clamp(0, 1), x)
+            for s in range(n)
+        ],
+        dim=1,
+    )
+    se = nll.std(dim=1, correction=1) / math.sqrt(n) if n > 1 else nan
+    return nll.mean(dim=1), se
+
+
+def elbo_settings(elbo_samples: int, seed: int) -> dict[str, Any]:
+    """How kl / neg_elbo / neg_elbo_se / objective were computed, for Parquet metadata."""
+    return {
+        "kl": "KL(q(z|x) || N(0, I)) analytic, nats/image; null for VQ-VAE (no KL term)",
+        "neg_elbo": "E_q[BCE(decoder(z), x)] + KL, Monte Carlo over z ~ q(z|x); null for VQ-VAE",
+        "neg_elbo_se": "Monte Carlo standard error of neg_elbo (std / sqrt(samples)); also that "
+        "of objective, KL being analytic; null for 1 sample",
+        "objective": "E_q[BCE(decoder(z), x)] + beta * KL, same draws",
+        "samples": elbo_samples,
+        "seed": seed,
+        "draws": f"N(0, I), a CPU torch.Generator per image seeded seed * {DRAW_SEED_STRIDE}"
+        " + image index",
+        "deterministic": "bce, bce_excess, mse, psnr, ssim, ms_ssim, gmsd, lpips use the decoder "
+        "of the posterior mean (VQ-VAE: of the quantized code)",
+    }
+
+
+def reconstruct(
+    model, images: np.ndarray, *, elbo_samples: int, seed: int, batch_size: int = 64
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Reconstructions (float32 in [0, 1], same order) of uint8 images, and per-image posterior
+    terms (float64): {"kl", "nll_mc", "nll_mc_se"} as in the module doc (NaN for VQ-VAE).
+
+    `elbo_samples` draws per image (config metrics.elbo_samples), seeded from `seed`.
+    """
     dev = next(model.parameters()).device
-    recons, kls = [], []
+    recons, terms = [], {k: [] for k in POSTERIOR_TERMS}
     for i in range(0, len(images), batch_size):
         x = to_float(np.asarray(images[i : i + batch_size])).to(dev)
-        r, k = encode_decode(model, x)
+        r, kl = encode_decode(model, x)
+        nll, se = mc_nll(model, x, elbo_samples, seed, first=i)
         recons.append(r.float().cpu().numpy())
-        kls.append(k.cpu().numpy())
-    return np.concatenate(recons), np.concatenate(kls)
+        for k, v in zip(POSTERIOR_TERMS, (kl, nll, se), strict=True):
+            terms[k].append(v.cpu().numpy())
+    return np.concatenate(recons), {k: np.concatenate(v) for k, v in terms.items()}

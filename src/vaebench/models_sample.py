@@ -8,7 +8,11 @@
   flattened posterior means (Gaussian families) or quantized codes (VQ-VAE), with a fixed
   random_state; VQ-VAE draws are snapped to the nearest codebook vectors before decoding.
 - `pixelcnn`: Pythae's PixelCNNSampler fitted on the VQ-VAE's code indices (the maintainers'
-  advice for sampling a VQ-VAE).
+  advice for sampling a VQ-VAE). The PixelCNN has BatchNorm layers, and the sampler's `fit`
+  reloads the best prior with `PixelCNN.load_from_folder`, which returns it in train mode:
+  sampled that way, every code's logits use the statistics of the whole sampling batch, so
+  each sample depends on the others drawn with it (and on the batch size). `fit_pixelcnn`
+  therefore puts the fitted prior in eval() before any sampling.
 Samples are returned as uint8 images, like saved image files.
 """
 
@@ -77,7 +81,13 @@ def sample_gmm(model, train_x: np.ndarray, n: int, n_components: int, seed: int)
     return _decode(model, zs)
 
 
-def sample_pixelcnn(model, train_x: np.ndarray, val_x: np.ndarray, n: int, cfg: dict, seed: int):
+def fit_pixelcnn(
+    model, train_x: np.ndarray, val_x: np.ndarray, cfg: dict[str, Any], seed: int
+) -> PixelCNNSampler:
+    """Pythae's PixelCNN sampler fitted on the VQ-VAE's training codes, its prior in eval().
+
+    `val_x` picks Pythae's best prior epoch when it has a saturated pixel (its fit asserts it).
+    """
     x = to_float(train_x)
     if float(x.max()) < 1.0:
         raise VaebenchError(
@@ -99,6 +109,14 @@ def sample_pixelcnn(model, train_x: np.ndarray, val_x: np.ndarray, n: int, cfg: 
         )
         val = to_float(val_x)
         sampler.fit(x, eval_data=val if float(val.max()) >= 1.0 else None, training_config=tc)
+    sampler.pixelcnn_model.eval()  # load_from_folder returns it in train mode (BatchNorm)
+    return sampler
+
+
+def sample_pixelcnn(
+    model, train_x: np.ndarray, val_x: np.ndarray, n: int, cfg: dict[str, Any], seed: int
+) -> np.ndarray:
+    sampler = fit_pixelcnn(model, train_x, val_x, cfg, seed)
     seed_everything(seed)
     with torch.inference_mode():
         return to_uint8(sampler.sample(num_samples=n, batch_size=min(n, 256)))

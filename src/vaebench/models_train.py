@@ -5,8 +5,15 @@ and re-seeds once at the start. We keep its trainers (their optimizers and `trai
 `eval_step`, including VAE-GAN's coupled-optimizer adversarial steps) and own the loop:
 - every epoch starts by seeding all RNGs from (seed, epoch), so a run resumed from an
   epoch-boundary checkpoint continues with exactly the random stream it would have had;
-- one history row per epoch (train/eval losses, VAE-GAN's per-part losses, seconds);
-- the best epoch by validation loss is kept (Pythae's choice of final model);
+- one history row per epoch (train/eval losses, VAE-GAN's per-part losses, val_mse, seconds);
+- one rule picks the kept model for every family (config training.checkpoint): `last`, the
+  final epoch, or `best_val_mse`, the epoch with the lowest pixel MSE of the deterministic
+  reconstruction (decoder of the posterior mean; VQ-VAE: the quantized code) on the
+  validation split. Pythae keeps the epoch with the lowest validation *loss*, and that loss
+  is a different quantity per family (the ELBO for VAEs, an adversarial sum in a moving
+  feature space for VAE-GAN, MSE plus codebook terms for VQ-VAE), so families would be
+  selected by incomparable criteria. val_mse is recorded every epoch in either mode, and the
+  rule and the kept epoch go to the model folder's vaebench.json ("training");
 - a checkpoint (model, optimizers, best model, history, epoch) every `checkpoint_every`
   epochs and when SIGTERM arrives (SLURM's warning before a kill);
 - a NaN or infinite loss stops the run with one line naming run, epoch and last finite loss.
@@ -35,9 +42,10 @@ from pythae.trainers import (
 )
 
 from vaebench import VaebenchError, io
-from vaebench.models import build, seed_everything, to_float
+from vaebench.models import build, encode_decode, seed_everything, to_float
 from vaebench.runtime import device
 
+CHECKPOINT_RULES = ("last", "best_val_mse")
 OPTIMIZERS = ("optimizer", "encoder_optimizer", "decoder_optimizer", "discriminator_optimizer")
 PARTS = ("encoder_loss", "decoder_loss", "discriminator_loss")
 
@@ -128,6 +136,23 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
     return trainer
 
 
+@torch.inference_mode()
+def val_mse(model, loader: DeviceBatches) -> float:
+    """Mean over validation images of the per-image pixel MSE (mean over C*H*W) of the
+    deterministic reconstruction, computed in eval mode; the model's mode is restored. Draws
+    no random numbers, so it leaves the training stream (and resumes) unchanged."""
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    for batch in loader:
+        x = batch["data"]
+        r, _ = encode_decode(model, x)
+        total += float((r - x).square().flatten(1).mean(1, dtype=torch.float64).sum())
+        count += len(x)
+    model.train(was_training)
+    return total / count
+
+
 def _losses(out) -> tuple[float, dict[str, float]]:
     """Pythae returns a float, or (total, encoder, decoder, discriminator) for VAE-GAN."""
     if isinstance(out, tuple):
@@ -148,14 +173,18 @@ def train(
     checkpoint_path: str | Path,
     log=print,
 ) -> dict[str, Any]:
-    """Train one run; write the best model folder and history.parquet atomically.
+    """Train one run; write the kept model folder and history.parquet atomically.
 
-    Returns a summary (best epoch, epochs run, seconds, resumed-from epoch).
+    Returns a summary (checkpoint rule, kept epoch and its val_mse, epochs run, seconds,
+    resumed-from epoch), also stored as "training" in the model's vaebench.json.
     """
     import pandas as pd
 
     run, seed = params["run"], params["seed"]
     epochs, every = params["training"]["epochs"], params["training"]["checkpoint_every"]
+    rule = params["training"]["checkpoint"]
+    if rule not in CHECKPOINT_RULES:
+        raise VaebenchError(f"training.checkpoint: {rule!r} is not one of {CHECKPOINT_RULES}")
     checkpoint_path = Path(checkpoint_path)
     model = build(params)
     Path(model_dir).parent.mkdir(parents=True, exist_ok=True)
@@ -164,8 +193,8 @@ def train(
         trainer.prepare_training()
         optims = {n: getattr(trainer, n) for n in OPTIMIZERS if getattr(trainer, n, None)}
 
-        state = {"epoch": 0, "history": [], "best_loss": math.inf, "best_epoch": 0}
-        best_weights = copy.deepcopy(model.state_dict())
+        state = {"epoch": 0, "history": [], "best_val_mse": math.inf, "best_epoch": 0}
+        best_weights = None  # kept weights of the best val_mse epoch (best_val_mse only)
         start = _load_checkpoint(checkpoint_path, params, model, optims)
         if start is not None:
             state, best_weights = start
@@ -203,16 +232,17 @@ def train(
                     train_loss = eval_loss = math.nan
                 seconds = time.perf_counter() - t0
                 _check_finite(run, epoch, train_loss, eval_loss, state["history"])
+                mse = val_mse(model, trainer.eval_loader)
                 row = {"epoch": epoch, "train_loss": train_loss, "eval_loss": eval_loss}
                 row.update({p: parts.get(p, math.nan) for p in PARTS})
-                row["seconds"] = seconds
+                row.update(val_mse=mse, seconds=seconds)
                 state["history"].append(row)
-                if eval_loss < state["best_loss"]:
-                    state["best_loss"], state["best_epoch"] = eval_loss, epoch
+                if rule == "best_val_mse" and mse < state["best_val_mse"]:
+                    state["best_val_mse"], state["best_epoch"] = mse, epoch
                     best_weights = copy.deepcopy(model.state_dict())
                 state["epoch"] = epoch
                 log(f"{run}: epoch {epoch}/{epochs} train {train_loss:.4f} "
-                    f"eval {eval_loss:.4f} ({seconds:.1f} s)")  # fmt: skip
+                    f"eval {eval_loss:.4f} val_mse {mse:.5f} ({seconds:.1f} s)")  # fmt: skip
                 last = snapshot()
                 if epoch % every == 0 and epoch < epochs:
                     _save_checkpoint(checkpoint_path, last)
@@ -225,12 +255,17 @@ def train(
         finally:
             signal.signal(signal.SIGTERM, previous)
 
-        model.load_state_dict(best_weights)
+        kept = state["best_epoch"] if rule == "best_val_mse" else epochs
+        if rule == "best_val_mse":
+            if best_weights is None:
+                raise VaebenchError(f"{run}: no epoch had a finite validation MSE to keep")
+            model.load_state_dict(best_weights)
         meta = io.provenance(params, device=str(device()))
         summary = {
             "run": run,
-            "best_epoch": state["best_epoch"],
-            "best_eval_loss": state["best_loss"],
+            "checkpoint": rule,
+            "kept_epoch": kept,
+            "kept_val_mse": state["history"][kept - 1]["val_mse"],
             "epochs": epochs,
             "resumed_from_epoch": resumed_from,
             "train_seconds": sum(r["seconds"] for r in state["history"]),

@@ -3,14 +3,15 @@ import sys
 
 from vaebench import VaebenchError
 from vaebench import config as vb
+from vaebench import terminal
 
 try:
     config.update(vb.validate(config, "config", workflow.overwrite_configfiles))
 except VaebenchError as err:
     sys.exit(f"vaebench: {err}")
 
-print(vb.banner(config, workflow.configfiles), file=sys.stderr)
-if warning := vb.dataset_warning(config):
+print(*terminal.banner(config, workflow.configfiles), sep="\n", file=sys.stderr)
+if warning := terminal.dataset_warning(config):
     print(warning, file=sys.stderr)
 
 ALL_RUNS = vb.runs(config)
@@ -107,15 +108,18 @@ def all_outputs():
     out = []
     for run in RUNS:
         out += run_outputs(run) + metric_outputs(run)
+    out += vb.track_outputs(config, RUNS)  # share.smk: tracking records, when on
+    out += vb.publish_outputs(config, RUNS)  # share.smk: Hub folders, when on
     return out + TABLES + FIGURES
 
 
 # --- aggregate outputs: tables and figures ----------------------------------------------
 TABLE_NAMES = ["reconstruction", "generation", "metric_agreement", "paired_comparisons"]
+TABLE_EXTS = ["parquet", "csv", "md", "tex", "html"]
 TABLES = expand(
     f"{STUDY}/tables/{{name}}.{{ext}}",
     name=TABLE_NAMES,
-    ext=["parquet", "csv", "md", "tex"],
+    ext=TABLE_EXTS,
 )
 FIGURE_NAMES = [
     "reconstruction_grid",
@@ -139,7 +143,9 @@ def _caption(name):
     )
 
 
-# Tables and figures as named outputs; the CSVs and PNGs go into `snakemake --report`.
+# Tables and figures as named outputs; `snakemake --report` shows each table's .html (the
+# rendered table with its notes, in an iframe) and each figure's .png. The study's headline
+# table is also embedded in the report's home page (workflow/report/workflow.rst).
 def _output(kind, name, ext, shown):
     path = f"{STUDY}/{kind}/{name}.{ext}"
     if ext != shown:
@@ -148,9 +154,9 @@ def _output(kind, name, ext, shown):
 
 
 TABLE_OUTPUTS = {
-    f"{name}_{ext}": _output("tables", name, ext, "csv")
+    f"{name}_{ext}": _output("tables", name, ext, "html")
     for name in TABLE_NAMES
-    for ext in ["parquet", "csv", "md", "tex"]
+    for ext in TABLE_EXTS
 }
 FIGURE_OUTPUTS = {
     f"{name}_{ext}": _output("figures", name, ext, "png")
@@ -163,13 +169,15 @@ FIGURE_OUTPUTS = {
 # Used by the SLURM profile (workflow/profiles/slurm) as sbatch -t / --mem; local runs ignore
 # them. They grow with the config's sizes and with `attempt`: with the profile's `retries`, a
 # job SLURM killed for time or memory comes back asking for 2x, then 3x. The rates are
-# deliberately pessimistic (a slow GPU for training, one CPU core elsewhere), in 64-px images
-# per minute, plus 10 minutes per job for start-up and loading.
+# deliberately pessimistic (a slow GPU for training and Inception, one CPU core elsewhere),
+# in 64-px images per minute, plus 10 minutes per job for start-up and loading. The profile
+# gives the Inception jobs (reference_features, generation_metrics) a GPU; without one they
+# run ~50x slower (about 8 images/s on 2 CPU cores): raise their runtime if you drop it.
 import math
 
 GPU_TRAIN_RATE = 20_000  # training, forward + backward, celeba64 nets
+GPU_INCEPTION_RATE = 12_000  # Inception features (64 -> 299 px) on a GPU
 CPU_RATE = 600  # forward passes and per-image metrics
-CPU_INCEPTION_RATE = 300  # FID Inception features (64 -> 299 px)
 
 
 def _images(*counts):
@@ -200,7 +208,9 @@ def train_mem_mb(wildcards, attempt):
 
 
 def reconstruct_runtime(wildcards, attempt):
-    return _minutes(_images(config["dataset"]["n_test"]) / CPU_RATE, attempt)
+    # the reconstruction, then elbo_samples decoder passes per image for the Monte Carlo -ELBO
+    passes = 1 + config["metrics"]["elbo_samples"]
+    return _minutes(passes * _images(config["dataset"]["n_test"]) / CPU_RATE, attempt)
 
 
 def sample_runtime(wildcards, attempt):
@@ -219,8 +229,10 @@ def sample_mem_mb(wildcards, attempt):
     return attempt * (3000 + math.ceil(6 * _data_mb(n)))
 
 
-def test_features_runtime(wildcards, attempt):
-    return _minutes(_images(config["dataset"]["n_test"]) / CPU_INCEPTION_RATE, attempt)
+def reference_features_runtime(wildcards, attempt):
+    return _minutes(
+        _images(config["dataset"]["n_reference"]) / GPU_INCEPTION_RATE, attempt
+    )
 
 
 def recon_metrics_runtime(wildcards, attempt):
@@ -229,9 +241,11 @@ def recon_metrics_runtime(wildcards, attempt):
 
 def generation_metrics_runtime(wildcards, attempt):
     n = _images(config["sampling"]["n_samples"])  # Inception features + round trip
-    return _minutes(n / CPU_INCEPTION_RATE + n / CPU_RATE, attempt)
+    passes = 1 + config["metrics"]["elbo_samples"]
+    return _minutes(n / GPU_INCEPTION_RATE + passes * n / CPU_RATE, attempt)
 
 
 def eval_mem_mb(wildcards, attempt):
-    n = config["dataset"]["n_test"] + config["sampling"]["n_samples"]
+    d = config["dataset"]
+    n = d["n_test"] + d["n_reference"] + config["sampling"]["n_samples"]
     return attempt * (3000 + math.ceil(6 * _data_mb(n)))

@@ -17,34 +17,35 @@ rule stage_weights:
         "../scripts/stage_weights.py"
 
 
-rule test_features:
+rule reference_features:
     input:
-        test=f"{DATA}/test.npy",
+        reference=f"{DATA}/reference.npy",
         weights=f"{STUDY}/weights/staged.json",
     output:
-        f"{STUDY}/metrics/test_features.npy",
+        f"{STUDY}/metrics/reference_features.npy",
     log:
-        f"{STUDY}/logs/test_features.log",
+        f"{STUDY}/logs/reference_features.log",
     benchmark:
-        f"{STUDY}/benchmarks/test_features.tsv"
+        f"{STUDY}/benchmarks/reference_features.tsv"
     conda:
         "../../envs/vaebench.yaml"
     threads: 2
     resources:
-        runtime=test_features_runtime,
+        runtime=reference_features_runtime,
         mem_mb=eval_mem_mb,
     params:
         batch_size=config["metrics"]["batch_size"],
         weights_cache=WEIGHTS,
     script:
-        "../scripts/test_features.py"
+        "../scripts/reference_features.py"
 
 
 rule recon_metrics:
     input:
         test=f"{DATA}/test.npy",
         recon=f"{STUDY}/runs/{{run}}/recon.npy",
-        kl=f"{STUDY}/runs/{{run}}/kl.npy",
+        terms=f"{STUDY}/runs/{{run}}/elbo_terms.npz",
+        recon_meta=f"{STUDY}/runs/{{run}}/recon.json",
         weights=f"{STUDY}/weights/staged.json",
     output:
         f"{STUDY}/metrics/{{run}}/reconstruction.parquet",
@@ -70,7 +71,7 @@ rule generation_metrics:
     input:
         model=f"{STUDY}/runs/{{run}}/model",
         samples=f"{STUDY}/runs/{{run}}/samples_{{sampler}}.npy",
-        test_features=f"{STUDY}/metrics/test_features.npy",
+        reference_features=f"{STUDY}/metrics/reference_features.npy",
         weights=f"{STUDY}/weights/staged.json",
     output:
         set_level=f"{STUDY}/metrics/{{run}}/generation_{{sampler}}.parquet",

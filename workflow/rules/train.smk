@@ -30,7 +30,7 @@ rule reconstruct:
         test=f"{DATA}/test.npy",
     output:
         recon=f"{STUDY}/runs/{{run}}/recon.npy",
-        kl=f"{STUDY}/runs/{{run}}/kl.npy",
+        terms=f"{STUDY}/runs/{{run}}/elbo_terms.npz",
         grid=f"{STUDY}/runs/{{run}}/recon_grid.png",
         meta=f"{STUDY}/runs/{{run}}/recon.json",
     log:
@@ -43,6 +43,8 @@ rule reconstruct:
     resources:
         runtime=reconstruct_runtime,
         mem_mb=eval_mem_mb,
+    params:
+        elbo_samples=config["metrics"]["elbo_samples"],
     script:
         "../scripts/reconstruct.py"
 

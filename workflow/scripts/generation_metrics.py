@@ -8,7 +8,7 @@ jobs.run(
     mcfg=snakemake.params.metrics,
     model=snakemake.input.model,
     samples=snakemake.input.samples,
-    test_features=snakemake.input.test_features,
+    reference_features=snakemake.input.reference_features,
     weights_cache=snakemake.params.weights_cache,
     out_set=snakemake.output.set_level,
     out_roundtrip=snakemake.output.roundtrip,

@@ -7,7 +7,8 @@ jobs.run(
     mcfg=snakemake.params.metrics,
     test=snakemake.input.test,
     recon=snakemake.input.recon,
-    kl=snakemake.input.kl,
+    terms=snakemake.input.terms,
+    recon_meta=snakemake.input.recon_meta,
     weights_cache=snakemake.params.weights_cache,
     out=snakemake.output[0],
 )

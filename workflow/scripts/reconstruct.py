@@ -6,7 +6,8 @@ jobs.run(
     model=snakemake.input.model,
     test=snakemake.input.test,
     recon=snakemake.output.recon,
-    kl=snakemake.output.kl,
+    terms=snakemake.output.terms,
+    elbo_samples=snakemake.params.elbo_samples,
     grid=snakemake.output.grid,
     meta=snakemake.output.meta,
 )

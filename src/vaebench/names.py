@@ -1,0 +1,312 @@
+"""What the tables and figures call things: metric names, row labels, row order, notes.
+
+One place for the vocabulary every table, figure and report caption shares: which metrics
+exist and which way is better, which do not apply to which family (and why), the row label
+of each model/β, and the order rows are listed in. numpy/pandas only, no torch.
+
+VAE and β-VAE at β = 1 are the same model (Pythae's VAE is BetaVAE(β = 1)): when the tables
+hold a β-VAE sweep, the VAE row is its β = 1 point, labelled "VAE (β = 1)" and listed between
+the β < 1 and β > 1 rows (`sweep_rows`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+MODEL_ORDER = ("vae", "beta_vae", "vqvae", "vaegan")
+FAMILY = {"vae": "VAE", "beta_vae": "β-VAE", "vqvae": "VQ-VAE", "vaegan": "VAE-GAN"}
+SAMPLER_ORDER = ("normal", "gmm", "pixelcnn")
+SAMPLER_TITLES = {
+    "normal": "normal prior N(0, I)",
+    "gmm": "GMM fitted to the training codes",
+    "pixelcnn": "PixelCNN prior over VQ-VAE codes",
+}
+VAE_SWEEP_LABEL = "VAE (β = 1)"
+
+# Per-image metrics, in the original study's column order (BCE MSE KL ELBO LPIPS SSIM GMSD),
+# with ours inserted: BCE excess after BCE; −ELBO and objective where its ELBO was; PSNR, MS-SSIM.
+METRICS = (
+    "bce",
+    "bce_excess",
+    "mse",
+    "kl",
+    "neg_elbo",
+    "objective",
+    "lpips",
+    "ssim",
+    "gmsd",
+    "psnr",
+    "ms_ssim",
+)
+# The original study's "generation" table: reconstruction metrics of generated samples passed
+# back through the model. Images are compared with each other there, so BCE excess, not BCE.
+ROUNDTRIP_METRICS = ("bce_excess", "mse", "kl", "neg_elbo", "objective", "lpips", "ssim", "gmsd")
+# Set-level generation metrics, in table order: KID (unbiased at any N) first.
+SET_METRICS = ("kid_mean", "fid", "fid_inf", "precision", "recall")
+ROUNDTRIP_PREFIX = "rt_"
+
+# Direction of "better"; KL is a rate, not a quality, so it gets no arrow.
+HIGHER_IS_BETTER = frozenset({"psnr", "ssim", "ms_ssim", "precision", "recall"})
+NO_DIRECTION = frozenset({"kl", "fid_inf_residual"})
+# Metrics computed with learned networks (LPIPS: AlexNet; the others: Inception pool3). With
+# stand-in weights their values are meaningless: shown as STAND_IN, never plotted.
+LEARNED = frozenset(
+    {"lpips", "fid", "fid_inf", "fid_inf_residual", "kid_mean", "kid_std", "precision", "recall"}
+)
+STAND_IN = "n/a (stand-in weights)"
+# Families trained on BCE + β·KL: the only ones whose `objective` is their training loss.
+OBJECTIVE_MODELS = frozenset({"vae", "beta_vae"})
+
+NAMES = {
+    "bce": "BCE",
+    "bce_excess": "BCE excess",
+    "mse": "MSE",
+    "kl": "KL",
+    "neg_elbo": "−ELBO (MC)",
+    "objective": "objective (E_q BCE+β·KL)",
+    "lpips": "LPIPS",
+    "ssim": "SSIM",
+    "gmsd": "GMSD",
+    "psnr": "PSNR",
+    "ms_ssim": "MS-SSIM",
+    "fid": "FID@N",
+    "fid_inf": "FID∞",
+    "fid_inf_residual": "FID∞ fit RMS",
+    "kid_mean": "KID",
+    "precision": "precision",
+    "recall": "recall",
+}
+UNITS = {
+    "bce": "nats/image",
+    "bce_excess": "nats/image",
+    "kl": "nats/image",
+    "neg_elbo": "nats/image",
+    "objective": "nats/image",
+    "mse": "per pixel, [0, 1] scale",
+    "psnr": "dB",
+}
+# Display-only headers for Markdown/LaTeX; anything else shows its own name.
+COLUMN_HEADERS = {
+    "label": "Model",
+    "sampler": "sampler",
+    "n_seeds": "seeds",
+    "n_images": "N images",
+    "rt_n_images": "RT N",
+    "n_generated": "N gen/ref",
+    "tau": "Kendall τ",
+    "n_rows": "rows",
+    "metric": "metric",
+    "metric_a": "metric A",
+    "metric_b": "metric B",
+    "row_a": "A",
+    "row_b": "B",
+    "mean_a": "mean A",
+    "mean_b": "mean B",
+    "diff": "A − B",
+    "p": "p",
+    "p_holm": "p (Holm)",
+    "verdict": "verdict",
+}
+# Columns that stay in Parquet/CSV but are folded into other cells or footnotes for people.
+HIDDEN = frozenset(
+    {"model", "family", "beta", "seed", "diverged", "n_diverged", "weights_official", "in_sweep"}
+    | {"kid_std", "n_reference", "kid_subset_size", "neg_elbo_se", "rt_neg_elbo_se"}
+    | {"n_seeds_a", "n_seeds_b", "n_runs"}
+)
+# Why a metric is blank for a model (else: "not computed"). The tables blank these cells
+# whatever the input holds (older files gave VQ-VAE a constant "KL" of log K per position).
+NOT_APPLICABLE = {
+    ("vqvae", "kl"): "VQ-VAE has no Gaussian posterior, so no KL",
+    ("vqvae", "neg_elbo"): "needs KL, which VQ-VAE does not have",
+    ("vqvae", "neg_elbo_se"): "needs KL, which VQ-VAE does not have",
+    ("vqvae", "objective"): "VQ-VAE is trained on MSE plus codebook terms, not on BCE + β·KL",
+    ("vaegan", "objective"): (
+        "VAE-GAN is trained on a discriminator-feature loss plus an adversarial loss, "
+        "not on BCE + β·KL"
+    ),
+}
+
+WEIGHTS_WARNING = (
+    "⚠ LPIPS/Inception weights are not the official ones (randomly initialised stand-ins): "
+    f"LPIPS, FID, FID∞, KID, precision and recall are shown as '{STAND_IN}'; the Parquet "
+    "files keep the raw values beside weights_official = false"
+)
+DIVERGED = "diverged"
+UNITS_NOTE = (
+    "Units: BCE, BCE excess, KL, −ELBO and objective in nats per image (sums over all pixels "
+    "and channels); MSE per pixel of images in [0, 1]; PSNR in dB; the others are unitless."
+)
+BCE_NOTE = (
+    "BCE: Bernoulli cross-entropy on continuous pixels; includes the target's own entropy; "
+    "not a normalised likelihood."
+)
+BCE_EXCESS_NOTE = (
+    "BCE excess = BCE − Σ H(x), the target's own binary entropy removed: Σ KL(Bern(x) ‖ "
+    "Bern(x̂)) ≥ 0, 0 for identical images. It, not BCE, is used wherever images are compared "
+    "with each other (metric agreement, paired comparisons, round trip)."
+)
+OBJECTIVE_NOTE = (
+    "objective = E_q[BCE(decoder(z), x)] + β·KL, the training loss of VAE and β-VAE (the "
+    "original study's 'ELBO' column); −ELBO (MC) = E_q[BCE(decoder(z), x)] + KL, the negative "
+    "ELBO under a Bernoulli decoder."
+)
+DETERMINISTIC_NOTE = (
+    "BCE, BCE excess, MSE, PSNR, SSIM, MS-SSIM, GMSD and LPIPS score the deterministic "
+    "reconstruction: the decoder of the posterior mean (VQ-VAE: of the quantised code)."
+)
+
+
+def metric_base(col: str) -> str:
+    return col[len(ROUNDTRIP_PREFIX) :] if col.startswith(ROUNDTRIP_PREFIX) else col
+
+
+def metric_name(col: str) -> str:
+    """Short display name of a metric column ("rt_bce_excess" -> "RT BCE excess")."""
+    if col.startswith(ROUNDTRIP_PREFIX):
+        return "RT " + metric_name(col[len(ROUNDTRIP_PREFIX) :])
+    return NAMES.get(col, col)
+
+
+def is_metric(col: str) -> bool:
+    return metric_base(col) in NAMES
+
+
+def is_learned(col: str) -> bool:
+    """A metric column (or its _lo/_hi) computed with LPIPS or Inception weights."""
+    base = metric_base(col)
+    if base.endswith(("_lo", "_hi")) and base[:-3] in NAMES:
+        base = base[:-3]
+    return base in LEARNED
+
+
+def header(col: str) -> str:
+    """Column header with an arrow saying which way is better ("SSIM ↑", "BCE ↓", "KL")."""
+    base = metric_base(col)
+    if base not in NAMES:
+        return COLUMN_HEADERS.get(col, col)
+    if base in NO_DIRECTION:
+        return metric_name(col)
+    return f"{metric_name(col)} {'↑' if base in HIGHER_IS_BETTER else '↓'}"
+
+
+def row_label(model: str, beta: float | None, in_sweep: bool = False) -> str:
+    """The row name people read: the family, plus β for the β-VAE sweep."""
+    family = FAMILY.get(model, model)
+    if model == "vae" and in_sweep:
+        return VAE_SWEEP_LABEL
+    if model == "beta_vae" and beta is not None and np.isfinite(beta):
+        return f"{family} β={beta:g}"
+    return family
+
+
+def sweep_rows(df: pd.DataFrame, vae_in_sweep: bool | None = None) -> tuple[pd.DataFrame, list]:
+    """`df` with a boolean `in_sweep` column, and notes on what was merged.
+
+    β-VAE rows are in the sweep; the VAE rows (β = 1) are too when `vae_in_sweep` is True, or,
+    by default (None), when `df` holds any β-VAE row. Older results that trained VAE and
+    β-VAE β=1 separately (the same model twice) keep the VAE runs only, with a note.
+    """
+    if df is None or not len(df) or "model" not in df:
+        return df, []
+    models = df["model"].astype(str)
+    notes = []
+    if vae_in_sweep is None:
+        vae_in_sweep = bool((models == "beta_vae").any())
+    out = df
+    if vae_in_sweep and "beta" in df:
+        twin = (models == "beta_vae") & (df["beta"].astype(float) == 1.0)
+        if twin.any() and (models == "vae").any():
+            out = df[~twin]
+            notes.append(
+                "β-VAE β=1 runs are left out: Pythae's VAE is BetaVAE(β = 1), the same model, "
+                f"shown once as '{VAE_SWEEP_LABEL}'."
+            )
+    models = out["model"].astype(str)
+    return out.assign(in_sweep=(models == "beta_vae") | ((models == "vae") & vae_in_sweep)), notes
+
+
+def label_column(df: pd.DataFrame) -> list[str]:
+    sweep = df["in_sweep"] if "in_sweep" in df else pd.Series(False, index=df.index)
+    return [
+        row_label(m, b, bool(s))
+        for m, b, s in zip(df["model"], df["beta"].astype(float), sweep, strict=True)
+    ]
+
+
+def order_rows(df: pd.DataFrame) -> pd.DataFrame:
+    """Sort as the original study does: the β sweep by ascending β (VAE as its β = 1 row when
+    `in_sweep` says so; else VAE first), VQ-VAE, VAE-GAN, then unknown models; then sampler
+    and seed, so that every table and figure lists runs in one order."""
+    keys = pd.DataFrame(index=df.index)
+    sweep = df["in_sweep"].fillna(False).astype(bool) if "in_sweep" in df else False
+    model = df["model"].astype(str)
+    rank = [MODEL_ORDER.index(m) if m in MODEL_ORDER else len(MODEL_ORDER) for m in model]
+    keys["m"] = np.where(sweep, MODEL_ORDER.index("beta_vae"), rank)
+    keys["name"] = np.where(sweep, "beta_vae", model)
+    keys["b"] = df["beta"].astype(float).fillna(np.inf) if "beta" in df else 0.0
+    keys["vae_first"] = (model != "vae").astype(int)
+    if "sampler" in df:
+        keys["s"] = [
+            SAMPLER_ORDER.index(s) if s in SAMPLER_ORDER else len(SAMPLER_ORDER) for s in df.sampler
+        ]
+        keys["sname"] = df["sampler"].astype(str)
+    if "seed" in df:
+        keys["seed"] = df["seed"]
+    order = keys.sort_values(list(keys.columns), kind="stable").index
+    return df.loc[order].reset_index(drop=True)
+
+
+def diverged_mask(df: pd.DataFrame) -> pd.Series:
+    """The optional per-row `diverged` flag (absent means no run diverged)."""
+    if "diverged" not in df:
+        return pd.Series(False, index=df.index)
+    return df["diverged"].fillna(False).astype(bool)
+
+
+def with_diverged(
+    df: pd.DataFrame, diverged: Iterable[dict], per_sampler: bool = False
+) -> pd.DataFrame:
+    """`df` plus one number-free row flagged diverged=True per diverged run (per sampler for
+    the generation frames), so the run's table row says 'diverged' instead of vanishing.
+
+    `diverged`: records with run, model, family, beta, seed and samplers (as written by
+    vaebench.config.diverged_runs). The frame's attrs (its files' metadata) are kept.
+    """
+    rows = []
+    for d in diverged:
+        ids = {k: d[k] for k in ("run", "model", "family", "beta", "seed")}
+        rows += [{**ids, "sampler": s} for s in d["samplers"]] if per_sampler else [ids]
+    if not rows:
+        return df
+    extra = pd.DataFrame(rows)
+    extra["diverged"] = True
+    out = pd.concat([df.assign(diverged=diverged_mask(df)), extra], ignore_index=True)
+    out["beta"] = out["beta"].astype("float64")
+    out.attrs = dict(df.attrs)
+    return out
+
+
+def blank_not_applicable(df: pd.DataFrame) -> pd.DataFrame:
+    """NaN wherever NOT_APPLICABLE says a metric does not apply to the row's model (also the
+    round-trip `rt_` columns and their intervals)."""
+    if "model" not in df:
+        return df
+    out = df.copy()
+    for (model, metric), _ in NOT_APPLICABLE.items():
+        rows = out["model"] == model
+        if not rows.any():
+            continue
+        for c in out.columns:
+            base = metric_base(c)
+            if base.endswith(("_lo", "_hi")) and base[:-3] in NAMES:
+                base = base[:-3]
+            if base == metric:
+                out.loc[rows, c] = np.nan
+    return out
+
+
+def not_applicable_reason(model: str, col: str) -> str:
+    return NOT_APPLICABLE.get((model, metric_base(col)), "not computed for this row")

@@ -1,0 +1,295 @@
+"""Paired comparisons between table rows that survive seeds and multiplicity.
+
+A comparison asks whether row A (a model/β, all its seeds) scores better than row B on one
+metric over the same test images. The estimate is the mean over seeds of the mean over images
+of A − B. Its bootstrap (`stats.hierarchical_paired_boot`) resamples each row's seeds and,
+once for both rows, the images, so every image's pair stays paired and image difficulty
+cancels. Each comparison gets a two-sided bootstrap p-value; the table's family of
+comparisons is Holm-corrected and the verdict uses the corrected p.
+
+By default the family is kept meaningful: neighbours in the β sweep (VAE as its β = 1 row)
+and every other family against VAE, not all pairs (`pairs="all"` is still there).
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from vaebench import VaebenchError
+from vaebench.metric_files import checkpoint_note, seed_notes
+from vaebench.names import (
+    HIGHER_IS_BETTER,
+    NO_DIRECTION,
+    blank_not_applicable,
+    diverged_mask,
+    label_column,
+    order_rows,
+    sweep_rows,
+)
+from vaebench.stats import (
+    bootstrap_p_two_sided,
+    hierarchical_paired_boot,
+    holm,
+    holm_note,
+    min_n_boot,
+)
+
+# Quality metrics compared between images: BCE excess, not BCE (BCE ranks image content).
+DEFAULT_METRICS = ("bce_excess", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
+PAIRS = ("default", "adjacent", "all")
+
+
+def orientation(metric: str) -> float:
+    """+1 if lower is better (or no direction), -1 if higher is better."""
+    return -1.0 if metric in HIGHER_IS_BETTER else 1.0
+
+
+def default_metrics(per_image: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
+    """`metrics` as given, or the DEFAULT_METRICS the frame has."""
+    if metrics is not None and tuple(metrics) != DEFAULT_METRICS:
+        return list(metrics)
+    return [m for m in DEFAULT_METRICS if m in per_image.columns]
+
+
+@dataclass
+class Cube:
+    """X[m, r, i]: oriented score of metric m, run r, image i; runs grouped into table rows."""
+
+    metrics: list[str]
+    runs: list[str]
+    images: np.ndarray
+    X: np.ndarray
+    rows: pd.DataFrame  # label, model, beta, in_sweep, runs (indices into `runs`), n_seeds
+    notes: list[str]
+
+    def row(self, label: str) -> np.ndarray:
+        return np.asarray(self.rows.loc[self.rows["label"] == label, "runs"].iloc[0])
+
+
+def cube(per_image: pd.DataFrame, metrics: Sequence[str], vae_in_sweep: bool | None = None) -> Cube:
+    """The per-image metrics as a Cube. Diverged runs are left out; every remaining run must
+    have the same images: pairing by image is what makes the paired bootstrap valid."""
+    missing = [c for c in ("run", "image", *metrics) if c not in per_image.columns]
+    if missing:
+        raise VaebenchError(f"per-image metrics lack column(s) {missing}")
+    df = per_image[~diverged_mask(per_image)]
+    if df.duplicated(["run", "image"]).any():
+        raise VaebenchError("per-image metrics have duplicate (run, image) rows")
+    keyed = all(c in df.columns for c in ("model", "beta", "seed"))
+    notes: list[str] = []
+    if keyed:
+        df, notes = sweep_rows(df, vae_in_sweep)
+        df = blank_not_applicable(df)
+        table = order_rows(df[["run", "model", "beta", "seed", "in_sweep"]].drop_duplicates("run"))
+        table["label"] = label_column(table)
+    else:
+        table = pd.DataFrame({"run": sorted(df["run"].unique())})
+        table = table.assign(label=table["run"], model="", beta=np.nan, in_sweep=False)
+    runs = table["run"].tolist()
+    images = np.sort(df["image"].unique())
+    sets = df.groupby("run")["image"].nunique()
+    short = sets[sets != len(images)]
+    if len(short):
+        raise VaebenchError(
+            f"runs {short.index.tolist()} have {short.tolist()} images, others {len(images)}; "
+            "agreement and paired comparisons need every run evaluated on the same images"
+        )
+    X = (
+        np.stack(
+            [
+                df.pivot(index="run", columns="image", values=m)
+                .loc[runs, images]
+                .to_numpy(np.float64)
+                * orientation(m)
+                for m in metrics
+            ]
+        )
+        if metrics
+        else np.empty((0, len(runs), len(images)))
+    )
+    table["i"] = np.arange(len(table))
+    rows = (
+        table.groupby("label", sort=False)
+        .agg(
+            model=("model", "first"),
+            beta=("beta", "first"),
+            in_sweep=("in_sweep", "first"),
+            runs=("i", list),
+        )
+        .reset_index()
+    )
+    rows["n_seeds"] = rows["runs"].map(len)
+    return Cube(list(metrics), runs, images, X, rows, notes)
+
+
+def choose_pairs(
+    c: Cube, pairs: str | Sequence[tuple[str, str]] = "default"
+) -> tuple[list[tuple[str, str]], str]:
+    """(pairs of row labels, a sentence saying how they were chosen)."""
+    labels = c.rows["label"].tolist()
+    if isinstance(pairs, str):
+        if pairs == "all":
+            return list(itertools.combinations(labels, 2)), "every pair of rows"
+        if pairs == "adjacent":
+            return list(itertools.pairwise(labels)), "neighbouring rows in table order"
+        if pairs != "default":
+            raise VaebenchError(f"pairs must be one of {PAIRS} or a list of pairs, not {pairs!r}")
+        sweep = c.rows[c.rows["in_sweep"]]["label"].tolist()
+        vae = c.rows[c.rows["model"] == "vae"]["label"].tolist()
+        out = list(itertools.pairwise(sweep))
+        if vae:
+            ref = vae[0]
+        elif sweep:
+            betas = c.rows[c.rows["in_sweep"]]["beta"].to_numpy(float)
+            ref = sweep[int(np.argmin(np.abs(np.log(betas))))]
+        else:
+            return list(itertools.pairwise(labels)), "neighbouring rows in table order"
+        others = [lb for lb in labels if lb != ref and lb not in sweep]
+        if vae and ref not in sweep and sweep:
+            betas = c.rows[c.rows["in_sweep"]]["beta"].to_numpy(float)
+            others.insert(0, sweep[int(np.argmin(np.abs(np.log(betas))))])
+        out += [(lb, ref) for lb in others]
+        return out, (f"neighbours in the β sweep and every other family against {ref}")
+    run_label = {}
+    for label, idx in zip(c.rows["label"], c.rows["runs"], strict=True):
+        run_label.update({c.runs[i]: label for i in idx})
+    chosen = []
+    for a, b in pairs:
+        a, b = run_label.get(a, a), run_label.get(b, b)
+        unknown = sorted({a, b} - set(labels))
+        if unknown:
+            raise VaebenchError(f"unknown (or diverged) rows or runs in pairs: {unknown}")
+        chosen.append((a, b))
+    return chosen, "the pairs given"
+
+
+COLUMNS = [
+    "metric",
+    "row_a",
+    "row_b",
+    "n_seeds",
+    "n_seeds_a",
+    "n_seeds_b",
+    "n_images",
+    "mean_a",
+    "mean_b",
+    "diff",
+    "diff_lo",
+    "diff_hi",
+    "p",
+    "p_holm",
+    "verdict",
+]
+
+
+def paired_comparisons(
+    per_image: pd.DataFrame,
+    metrics: Sequence[str] | None = None,
+    n_boot: int = 10_000,
+    seed: int = 0,
+    pairs: str | Sequence[tuple[str, str]] = "default",
+    alpha: float = 0.05,
+    vae_in_sweep: bool | None = None,
+) -> pd.DataFrame:
+    """Mean per-image difference A − B for each metric and pair of table rows.
+
+    pairs: "default" (β-sweep neighbours and every other family against VAE), "adjacent"
+    (neighbours in table order), "all", or a list of (a, b) row labels or run ids. Columns:
+    metric, row_a, row_b, n_seeds (the fewer of the two rows'), n_seeds_a/b, n_images, mean_a,
+    mean_b, diff (in the metric's own units and direction) with a 95% interval, p (two-sided
+    bootstrap), p_holm (Holm over every comparison in the table with a direction) and
+    verdict ("<row> better" when p_holm < alpha, else "no difference"; KL, which has no better
+    direction, gets "n/a (no direction)" and no p). `n_boot` should reach
+    stats.min_n_boot(family size): a footnote says so when it does not.
+    """
+    metrics = default_metrics(per_image, metrics)
+    c = cube(per_image, metrics, vae_in_sweep)
+    chosen, how = choose_pairs(c, pairs)
+    records = []
+    for a, b in chosen:
+        ia, ib = c.row(a), c.row(b)
+        A, B = c.X[:, ia, :].transpose(1, 2, 0), c.X[:, ib, :].transpose(1, 2, 0)  # (S, N, M)
+        ok = np.flatnonzero(np.isfinite(A).all(axis=(0, 1)) & np.isfinite(B).all(axis=(0, 1)))
+        if not ok.size:
+            continue
+        rng = np.random.default_rng([seed, zlib.crc32(f"{a}|{b}".encode())])
+        boot = hierarchical_paired_boot(A[..., ok], B[..., ok], n_boot, rng)
+        lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
+        p = np.atleast_1d(bootstrap_p_two_sided(boot))
+        mean_a, mean_b = A.mean(axis=1).mean(axis=0), B.mean(axis=1).mean(axis=0)
+        for j, m in enumerate(ok):
+            metric, sign = metrics[m], orientation(metrics[m])
+            d_lo, d_hi = (lo[j], hi[j]) if sign > 0 else (-hi[j], -lo[j])
+            records.append(
+                {
+                    "metric": metric,
+                    "row_a": a,
+                    "row_b": b,
+                    "n_seeds": min(len(ia), len(ib)),
+                    "n_seeds_a": len(ia),
+                    "n_seeds_b": len(ib),
+                    "n_images": len(c.images),
+                    "mean_a": mean_a[m] * sign,
+                    "mean_b": mean_b[m] * sign,
+                    "diff": (mean_a[m] - mean_b[m]) * sign,
+                    "diff_lo": d_lo,
+                    "diff_hi": d_hi,
+                    "p": np.nan if metric in NO_DIRECTION else float(p[j]),
+                    "_oriented": mean_a[m] - mean_b[m],
+                }
+            )
+    if not records:
+        return pd.DataFrame(columns=COLUMNS)
+    out = pd.DataFrame(records)
+    out["p_holm"] = holm(out["p"].to_numpy())
+    family = int(out["p"].notna().sum())
+    out["verdict"] = [
+        "n/a (no direction)"
+        if m in NO_DIRECTION
+        else (f"{a if d < 0 else b} better" if ph < alpha else "no difference")
+        for m, a, b, d, ph in zip(
+            out["metric"], out["row_a"], out["row_b"], out["_oriented"], out["p_holm"], strict=True
+        )
+    ]
+    out = out[COLUMNS]
+    needed = min_n_boot(family, alpha) if family else 0
+    notes = [
+        f"A − B: mean over seeds of the mean over the {len(c.images)} shared test images of "
+        "the per-image difference, in the metric's own units; 95% interval (not adjusted for "
+        f"multiplicity) from {n_boot} bootstrap replicates that resample each row's seeds and, "
+        f"once for both rows, the images, so each image's pair stays paired (seed {seed}).",
+        holm_note(family, alpha),
+        f"verdict: the row the metric favours when p (Holm) < {alpha:g}, else 'no difference'.",
+        f"Pairs: {how}; {len(chosen)} pairs × {len(metrics)} metrics.",
+    ]
+    if family and n_boot < needed:
+        notes.append(
+            f"Too few resamples: with {n_boot} bootstrap replicates the smallest possible p is "
+            f"{2 / (n_boot + 1):.2g}, and Holm over {family} comparisons can never reach "
+            f"{alpha:g}; 'no difference' here means 'not resolved'. Use at least {needed} "
+            "(metrics.n_boot_comparisons)."
+        )
+    if any(m in NO_DIRECTION for m in metrics):
+        notes.append("KL has no better direction: shown, but left out of the Holm family.")
+    meta = per_image.attrs.get("metadata", {})
+    notes += [*c.notes, *checkpoint_note(meta)]
+    notes += seed_notes(c.rows["n_seeds"], c.rows["label"])
+    out.attrs["footnotes"] = notes
+    out.attrs["tex_max_columns"] = 8  # estimates | tests
+    out.attrs["table_metadata"] = {
+        "comparisons": {
+            "family_size": family,
+            "correction": "holm",
+            "alpha": alpha,
+            "n_boot": n_boot,
+            "min_n_boot": needed,
+            "pairs": how,
+        }
+    }
+    return out

@@ -1,0 +1,329 @@
+"""The table frames: per-image and set-level metrics in, one row per model/β (and sampler) out.
+
+Every cell is a mean with a 95% interval that includes what varies: per-image metrics use a
+hierarchical percentile bootstrap (seeds, then test images within each drawn seed); set-level
+metrics (KID, FID@N, FID∞, precision, recall) have one value per seed and a Student-t
+interval over seeds (`stats.seed_interval`), none with one seed. A metric that does not apply
+to a model stays blank (NaN), never 0. Footnotes travel with each frame in `df.attrs`.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vaebench import VaebenchError
+from vaebench.metric_files import (
+    bootstrap_note,
+    checkpoint_note,
+    elbo_note,
+    frame_metadata,
+    generation_notes,
+    load_metrics,
+    seed_notes,
+    settings_footnotes,
+)
+from vaebench.names import (
+    BCE_EXCESS_NOTE,
+    BCE_NOTE,
+    DETERMINISTIC_NOTE,
+    FAMILY,
+    METRICS,
+    OBJECTIVE_NOTE,
+    ROUNDTRIP_METRICS,
+    ROUNDTRIP_PREFIX,
+    SET_METRICS,
+    UNITS_NOTE,
+    blank_not_applicable,
+    diverged_mask,
+    label_column,
+    order_rows,
+    row_label,
+    sweep_rows,
+)
+from vaebench.stats import hierarchical_boot_means, seed_interval
+
+__all__ = ["generation_table", "load_metrics", "reconstruction_table", "settings_footnotes"]
+_COUNTS = ("n_seeds", "diverged", "n_diverged")
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _require(df: pd.DataFrame, columns: Iterable[str], what: str) -> None:
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise VaebenchError(f"{what} lacks column(s) {missing}; it has {list(df.columns)}")
+
+
+def _check_unique(df: pd.DataFrame, keys: list[str], what: str) -> None:
+    dup = df.duplicated(keys)
+    if dup.any():
+        first = df.loc[dup, keys].iloc[0].to_dict()
+        raise VaebenchError(
+            f"{what}: {int(dup.sum())} duplicate rows for {keys}, e.g. {first}; "
+            "was one run's file read twice?"
+        )
+
+
+def _rng(seed: int, key: str) -> np.random.Generator:
+    """One generator per table row, keyed by the row's name: adding or removing a run leaves
+    every other row's interval unchanged."""
+    return np.random.default_rng([seed, zlib.crc32(key.encode())])
+
+
+# -- per-image metrics ----------------------------------------------------------------------
+
+
+def _per_image_summary(
+    sub: pd.DataFrame, metrics: Sequence[str], n_boot: int, rng: np.random.Generator, where: str
+) -> dict[str, Any]:
+    """Summarise one model/β (and sampler) over its non-diverged runs and their images."""
+    div = diverged_mask(sub)
+    runs_all = sub["run"].unique()
+    live = sub[~div]
+    runs = live["run"].unique()
+    row: dict[str, Any] = {
+        "n_seeds": len(runs),
+        "n_images": int(live["image"].nunique()),
+        "diverged": len(runs) == 0,
+        "n_diverged": len(runs_all) - len(runs),
+    }
+    for m in metrics:
+        row[m] = row[f"{m}_lo"] = row[f"{m}_hi"] = np.nan
+    if "neg_elbo_se" in sub:
+        row["neg_elbo_se"] = np.nan
+    if not len(runs):
+        return row
+    usable = []
+    for m in metrics:
+        nan = live[m].isna()
+        if nan.all():
+            continue
+        if nan.any():
+            bad = live.loc[nan, "run"].unique().tolist()
+            raise VaebenchError(
+                f"{where}: metric {m!r} is NaN for {int(nan.sum())} of {len(live)} images "
+                f"(runs {bad}); a metric must be defined for all images or none. Flag the run "
+                "with diverged=True or fix the metric job."
+            )
+        usable.append(m)
+    if usable:
+        groups = [g[usable].to_numpy(np.float64) for _, g in live.groupby("run", sort=True)]
+        mean = np.mean([g.mean(axis=0) for g in groups], axis=0)
+        lo, hi = np.percentile(hierarchical_boot_means(groups, n_boot, rng), [2.5, 97.5], axis=0)
+        for j, m in enumerate(usable):
+            row[m], row[f"{m}_lo"], row[f"{m}_hi"] = mean[j], lo[j], hi[j]
+    if "neg_elbo_se" in live and live["neg_elbo_se"].notna().any():
+        row["neg_elbo_se"] = float(live["neg_elbo_se"].mean())  # mean per-image MC error
+    return row
+
+
+def _per_image_table(
+    per_image: pd.DataFrame,
+    n_boot: int,
+    seed: int,
+    metrics: Sequence[str] | None,
+    by: list[str],
+    prefix: str,
+    vae_in_sweep: bool | None,
+) -> pd.DataFrame:
+    what = "per-image metrics" if not prefix else "round-trip metrics"
+    _require(per_image, ["run", "model", "beta", "seed", "image", *by], what)
+    metrics = [m for m in (metrics or METRICS) if m in per_image.columns]
+    if not metrics:
+        raise VaebenchError(f"{what} has none of the metric columns {list(METRICS)}")
+    _check_unique(per_image, ["run", *by[2:], "image"], what)
+    per_image, merged = sweep_rows(per_image, vae_in_sweep)
+    per_image = blank_not_applicable(per_image)
+    rows = []
+    for key, sub in per_image.groupby(by, dropna=False, sort=False):
+        key = dict(zip(by, key, strict=True))
+        model, beta = key["model"], float(key["beta"])
+        name = "/".join(str(v) for v in key.values())
+        in_sweep = bool(sub["in_sweep"].iloc[0])
+        row = {
+            "model": model,
+            "family": str(sub["family"].iloc[0]) if "family" in sub else FAMILY.get(model, model),
+            "beta": beta,
+            "label": row_label(model, beta, in_sweep),
+            "in_sweep": in_sweep,
+            **{k: v for k, v in key.items() if k not in ("model", "beta")},
+        }
+        stats = _per_image_summary(sub, metrics, n_boot, _rng(seed, prefix + name), name)
+        rows.append(
+            {**row, **{(prefix + k if k not in _COUNTS else k): v for k, v in stats.items()}}
+        )
+    out = order_rows(pd.DataFrame(rows))
+    out.attrs["footnotes"] = [bootstrap_note(n_boot, seed, "images"), *merged]
+    return out
+
+
+def reconstruction_table(
+    per_image: pd.DataFrame,
+    n_boot: int = 1000,
+    seed: int = 0,
+    metrics: Sequence[str] | None = None,
+    vae_in_sweep: bool | None = None,
+) -> pd.DataFrame:
+    """One row per model/β: each metric's mean over test images with a 95% bootstrap interval.
+
+    `per_image` is the concatenation of the runs' reconstruction.parquet files (load_metrics).
+    Columns out: model, family, beta, label, in_sweep, n_seeds, n_images, diverged,
+    n_diverged, neg_elbo_se (mean per-image MC standard error) and for each metric `m`,
+    `m_lo`, `m_hi`. Metrics that do not apply (names.NOT_APPLICABLE: KL, −ELBO, objective for
+    VQ-VAE; objective for VAE-GAN) are NaN whatever the input holds; runs flagged `diverged`
+    are left out of their row's numbers, and a row whose runs all diverged has `diverged`
+    True and no numbers. `vae_in_sweep`: see names.sweep_rows.
+    """
+    meta = frame_metadata(per_image)
+    out = _per_image_table(per_image, n_boot, seed, metrics, ["model", "beta"], "", vae_in_sweep)
+    out.attrs["footnotes"] += [
+        UNITS_NOTE,
+        *([BCE_NOTE] if "bce" in out else []),
+        *([BCE_EXCESS_NOTE] if "bce_excess" in out else []),
+        OBJECTIVE_NOTE,
+        *elbo_note(out, meta),
+        DETERMINISTIC_NOTE,
+        *checkpoint_note(meta),
+        *seed_notes(out["n_seeds"], out["label"]),
+    ]
+    return out
+
+
+# -- set-level generation metrics -----------------------------------------------------------
+
+
+def _set_level_summary(sub: pd.DataFrame, metrics: Sequence[str], where: str) -> dict[str, Any]:
+    """Set-level metrics of one model/β/sampler: mean over its non-diverged seeds and a
+    Student-t interval over seeds (stats.seed_interval; none with one seed). KID's std is
+    the root mean square of the seeds' std over KID subsets; FID∞'s fit RMS the seeds' mean."""
+    live = sub[~diverged_mask(sub)]
+    row: dict[str, Any] = {
+        "n_seeds": len(live),
+        "diverged": len(live) == 0,
+        "n_diverged": len(sub) - len(live),
+    }
+    for c in ("n_generated", "n_reference", "kid_subset_size"):
+        row[c] = np.nan
+        values = live[c].dropna().unique() if c in live else []
+        if len(values) > 1:
+            raise VaebenchError(
+                f"{where}: seeds differ in {c} ({sorted(values.tolist())}); FID/KID are only "
+                "comparable at equal N. Use one sample size per row."
+            )
+        if len(values):
+            row[c] = float(values[0])
+    for m in metrics:
+        row[m] = row[f"{m}_lo"] = row[f"{m}_hi"] = np.nan
+        if m == "kid_mean":
+            row["kid_std"] = np.nan
+        if m == "fid_inf":
+            row["fid_inf_residual"] = np.nan
+        if m in live and live[m].notna().any():
+            row[m], row[f"{m}_lo"], row[f"{m}_hi"] = seed_interval(live[m].to_numpy(np.float64))
+    if "kid_std" in row and "kid_std" in live and live["kid_std"].notna().any():
+        row["kid_std"] = float(np.sqrt(np.nanmean(live["kid_std"].to_numpy(np.float64) ** 2)))
+    if "fid_inf_residual" in live and live["fid_inf_residual"].notna().any():
+        row["fid_inf_residual"] = float(live["fid_inf_residual"].mean())
+    return row
+
+
+def generation_table(
+    set_level: pd.DataFrame,
+    roundtrip: pd.DataFrame | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    roundtrip_metrics: Sequence[str] = ROUNDTRIP_METRICS,
+    vae_in_sweep: bool | None = None,
+) -> pd.DataFrame:
+    """One row per model/β/sampler: KID, FID@N, FID∞ (if the files have it), precision,
+    recall, N, and the sample round-trip.
+
+    `set_level` is the concatenation of generation_<sampler>.parquet files (one row per run and
+    sampler); `roundtrip` of roundtrip_<sampler>.parquet files (one row per generated sample).
+    Round-trip columns carry the prefix `rt_` (rt_bce_excess, rt_bce_excess_lo, ...): they are
+    reconstruction metrics of generated samples passed back through the model, the original
+    study's "generation" table, not to be confused with the reconstruction table's columns.
+    Either input may be empty; a row missing from one side gets blank cells there.
+    """
+    key = ["model", "beta", "sampler"]
+    meta = frame_metadata(set_level, roundtrip)
+    if vae_in_sweep is None:
+        models = [f["model"] for f in (set_level, roundtrip) if f is not None and "model" in f]
+        vae_in_sweep = any((m == "beta_vae").any() for m in models)
+    parts, merged = [], []
+    if set_level is not None and len(set_level):
+        _require(set_level, ["run", "seed", *key], "set-level generation metrics")
+        _check_unique(set_level, ["run", "sampler"], "set-level generation metrics")
+        set_level, merged = sweep_rows(set_level, vae_in_sweep)
+        metrics = [m for m in SET_METRICS if m in set_level]
+        rows = []
+        for k, sub in set_level.groupby(key, dropna=False, sort=False):
+            model, beta, sampler = k[0], float(k[1]), k[2]
+            stats = _set_level_summary(sub, metrics, f"{model}/{beta}/{sampler}")
+            fam = str(sub["family"].iloc[0]) if "family" in sub else FAMILY.get(model, model)
+            rows.append(
+                {
+                    "model": model,
+                    "family": fam,
+                    "beta": beta,
+                    "sampler": sampler,
+                    "in_sweep": bool(sub["in_sweep"].iloc[0]),
+                    **stats,
+                }
+            )
+        parts.append(pd.DataFrame(rows))
+    if roundtrip is not None and len(roundtrip):
+        rt = _per_image_table(
+            roundtrip, n_boot, seed, roundtrip_metrics, key, ROUNDTRIP_PREFIX, vae_in_sweep
+        )
+        merged = merged or rt.attrs["footnotes"][1:]
+        parts.append(rt.drop(columns=["label"]))
+    if not parts:
+        raise VaebenchError("generation_table got no set-level and no round-trip rows")
+    out = parts[0] if len(parts) == 1 else _merge_sides(*parts)
+    out["label"] = label_column(out)
+    front = ["model", "family", "beta", "label", "in_sweep", "sampler", *_COUNTS]
+    out = order_rows(out[front + [c for c in out.columns if c not in front]])
+    notes = generation_notes(out, meta)
+    if roundtrip is not None and len(roundtrip):
+        notes += [
+            "RT columns: sample round trip. x is a generated sample and x̂ the model's "
+            "reconstruction of x (the original study's 'generation' table, which found larger "
+            "β gave worse generations); images are compared with each other, so BCE excess "
+            "replaces BCE. " + bootstrap_note(n_boot, seed, "samples"),
+            UNITS_NOTE,
+            *elbo_note(out, meta, ROUNDTRIP_PREFIX),
+        ]
+    notes += [*merged, *checkpoint_note(meta), *seed_notes(out["n_seeds"], out["label"])]
+    out.attrs["footnotes"] = notes
+    sizes = out["n_generated"].dropna().unique() if "n_generated" in out else []
+    if len(sizes) == 1:
+        out.attrs["headers"] = {"fid": f"FID@{int(sizes[0])} ↓"}
+    return out
+
+
+def _merge_sides(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Outer join of the set-level and round-trip rows on model, β and sampler."""
+    a = a.assign(_b=a["beta"].fillna(-1.0))
+    b = b.assign(_b=b["beta"].fillna(-1.0)).drop(columns=["beta", "family"])
+    out = a.merge(b, on=["model", "_b", "sampler"], how="outer", suffixes=("", "_rt"))
+    out["beta"] = out["_b"].where(out["_b"] != -1.0)
+    missing = out["family"].isna()
+    out.loc[missing, "family"] = [FAMILY.get(m, m) for m in out.loc[missing, "model"]]
+    for c in (*_COUNTS, "in_sweep"):
+        # Counts come from the set-level side where it has the row, else from the round-trip.
+        if f"{c}_rt" in out:
+            other = out.pop(f"{c}_rt")
+            out[c] = out[c].where(out[c].notna(), other)
+    out = out.drop(columns=["_b"])
+    out["diverged"] = out["diverged"].astype(bool)
+    out["in_sweep"] = out["in_sweep"].astype(bool)
+    for c in ("n_seeds", "n_diverged"):
+        out[c] = out[c].astype(np.int64)
+    return out

@@ -1,0 +1,92 @@
+"""What a run says on the terminal: where it writes at the start, where the results are at the end.
+
+Users read the terminal, not the logs: the first line names the config, the study's results
+folder and whether the metric weights are official; a run on stand-in weights says so at
+the start and again at the end, beside the reconstruction table's headline and the paths of
+the tables, the figures and the report command. Snakemake parses the workflow on every
+invocation, so everything at module level stays light (no torch, no pandas).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from vaebench.config import LAYOUT_HELP, study_dir
+
+STAND_IN = (
+    "vaebench: WARNING: the LPIPS/FID weights are randomly initialised STAND-INS, not the "
+    "official files: LPIPS, FID, KID, precision and recall are meaningless (the tables show "
+    "them as n/a); run stage_weights with network, or place the files by hand"
+)
+HEADLINE = ("mse", "ssim", "gmsd", "kl", "lpips")  # the reconstruction table's headline columns
+
+
+def weights_official(config: dict[str, Any]) -> bool | None:
+    """Whether this study's staged LPIPS/FID weights are the official files (None: not staged
+    yet)."""
+    path = Path(study_dir(config), "weights", "staged.json")
+    if not path.is_file():
+        return None
+    return all(w.get("official") for w in json.loads(path.read_text()).values())
+
+
+def banner(config: dict[str, Any], configfiles: list) -> list[str]:
+    """The lines a run starts with: config, results folder, weights."""
+    files = ", ".join(os.path.relpath(f) for f in configfiles) or "none"
+    official = weights_official(config)
+    allow = config["weights"]["allow_random"]
+    allowed = " (stand-ins allowed: weights.allow_random)" if allow else ""
+    weights = {
+        True: "official metric weights",
+        False: "STAND-IN metric weights",
+        None: "metric weights not staged yet" + allowed,
+    }[official]
+    lines = [
+        f"vaebench: study {config['study']!r} from config {files}; results in "
+        f"{study_dir(config)}/; {weights}"
+    ]
+    return lines + ([STAND_IN] if official is False else [])
+
+
+def dataset_warning(config: dict[str, Any]) -> str | None:
+    """A one-line warning when dataset.root does not exist and the data is not prepared yet.
+
+    Only a warning: users dry-run a config before they copy the data; prepare_data itself
+    stops with the full message."""
+    d = config["dataset"]
+    if d["name"] not in LAYOUT_HELP or Path(study_dir(config), "data", "manifest.json").exists():
+        return None
+    if d["root"] and Path(d["root"]).expanduser().is_dir():
+        return None
+    return (
+        f"vaebench: warning: dataset.root = {d['root']} does not exist; "
+        f"{LAYOUT_HELP[d['name']]} (prepare_data stops until it does)"
+    )
+
+
+def summary(config: dict[str, Any], configfiles: list) -> list[str]:
+    """The lines a successful run ends with: the reconstruction table's headline (when the
+    tables were built), where everything is, and the stand-in warning again."""
+    base = study_dir(config)
+    table = Path(base, "tables", "reconstruction.csv")
+    lines = []
+    if table.is_file():
+        import pandas as pd
+
+        df = pd.read_csv(table)
+        cols = [c for c in HEADLINE if c in df]
+        shown = df[["label", *cols]].copy()
+        for c in cols:
+            shown[c] = [v if isinstance(v, str) else f"{v:.4g}" for v in shown[c]]
+        lines.append("vaebench: reconstruction of held-out test images (mean per image):")
+        lines += ["  " + row for row in shown.fillna("").to_string(index=False).splitlines()]
+    cfg = " ".join(f"--configfile {os.path.relpath(f)}" for f in configfiles)
+    lines += [
+        f"vaebench: tables   {base}/tables/ (.md, .csv, .tex, .parquet)",
+        f"vaebench: figures  {base}/figures/",
+        f"vaebench: report   snakemake {cfg + ' ' if cfg else ''}--report {base}/report.html",
+    ]
+    return lines + ([STAND_IN] if weights_official(config) is False else [])
