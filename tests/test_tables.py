@@ -387,7 +387,7 @@ def test_written_files_read_back(table, tmp_path, official):
     assert "A note." in md and "hierarchically" in md
     assert "\\toprule" in tex and "$\\beta$" in tex and tex.isascii()
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        f"recon.{s}" for s in ("csv", "md", "parquet", "tex")
+        f"recon.{s}" for s in ("csv", "html", "md", "parquet", "tex")
     ]
 
 

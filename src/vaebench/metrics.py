@@ -66,7 +66,6 @@ from pathlib import Path
 import lpips
 import numpy as np
 import pandas as pd
-import scipy.linalg
 import torch
 import torch.nn.functional as F
 from piq.feature_extractors import InceptionV3
@@ -448,28 +447,15 @@ def _features(f, name: str) -> np.ndarray:
     return f
 
 
-def _cov_factor(f: np.ndarray) -> np.ndarray:
-    """A (k, D) matrix A with A.T @ A == np.cov(f, rowvar=False) and k = min(N, D)."""
-    a = (f - f.mean(0)) / np.sqrt(len(f) - 1)
-    return a if len(a) <= a.shape[1] else np.linalg.qr(a, mode="r")
-
-
 def frechet_distance(f1, f2) -> float:
-    """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^1/2) of two feature sets.
+    """FID of two Inception feature sets: stats.frechet_distance (one implementation, torch
+    free, so that the FID∞ curve uses the same arithmetic) after checking their shapes."""
+    from vaebench import stats
 
-    With S_i = A_i^T A_i, the eigenvalues of S1 S2 are the squared singular values of
-    A1 A2^T, so tr((S1 S2)^1/2) is that matrix's nuclear norm: real and >= 0 by construction,
-    no imaginary parts to discard (pytorch-fid's sqrtm needs that) and no early-stopping
-    iteration (piq's). FID(x, x) is 0 to rounding. The SVD is min(N1, D) x min(N2, D), so
-    small sets are fast. FID is biased ~c/N: compare only at equal N and report N.
-    """
     f1, f2 = _features(f1, "f1"), _features(f2, "f2")
     if f1.shape[1] != f2.shape[1]:
         raise ValueError(f"feature dimensions differ: {f1.shape[1]} vs {f2.shape[1]}")
-    a1, a2 = _cov_factor(f1), _cov_factor(f2)
-    diff = f1.mean(0) - f2.mean(0)
-    tr_sqrt = scipy.linalg.svdvals(a1 @ a2.T).sum()
-    return float(diff @ diff + np.sum(a1 * a1) + np.sum(a2 * a2) - 2 * tr_sqrt)
+    return stats.frechet_distance(f1, f2)
 
 
 def kid(f1, f2, subset_size: int, n_subsets: int, seed: int = 0) -> tuple[float, float]:

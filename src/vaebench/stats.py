@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import scipy.linalg
 import scipy.stats
 
 # Footnotes, one line each, for tables that use these methods.
@@ -216,36 +217,29 @@ def hierarchical_paired_boot(
 Frechet = Callable[[np.ndarray, np.ndarray], float]
 
 
-def _sqrt_psd(s: np.ndarray) -> np.ndarray:
-    """Symmetric square root of a covariance matrix (negative rounding eigenvalues → 0)."""
-    w, v = np.linalg.eigh(s)
-    return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+def cov_factor(f: np.ndarray) -> np.ndarray:
+    """A (k, D) matrix A with A.T @ A == np.cov(f, rowvar=False) and k = min(N, D)."""
+    a = (f - f.mean(0)) / np.sqrt(len(f) - 1)
+    return a if len(a) <= a.shape[1] else np.linalg.qr(a, mode="r")
 
 
-def frechet_from_stats(
-    mu1: np.ndarray, sqrt_s1: np.ndarray, mu2: np.ndarray, s2: np.ndarray
-) -> float:
-    """||mu1 − mu2||² + tr S1 + tr S2 − 2 tr (S1 S2)^½, with S1 given by its square root.
-
-    S1 S2 has the eigenvalues of the symmetric PSD matrix S1^½ S2 S1^½, so the trace term is
-    the sum of their square roots: real by construction, no complex sqrtm output to
-    truncate. Taking S1^½ as input lets a fixed reference set be factored once.
-    """
+def _frechet_factored(mu1, a1, mu2, a2) -> float:
     diff = mu1 - mu2
-    eig = np.linalg.eigvalsh(sqrt_s1 @ s2 @ sqrt_s1)
-    tr_sqrt = np.sqrt(np.clip(eig, 0, None)).sum()
-    return float(diff @ diff + np.sum(sqrt_s1 * sqrt_s1) + np.trace(s2) - 2 * tr_sqrt)
+    tr_sqrt = scipy.linalg.svdvals(a1 @ a2.T).sum()
+    return float(diff @ diff + np.sum(a1 * a1) + np.sum(a2 * a2) - 2 * tr_sqrt)
 
 
 def frechet_distance(f1: np.ndarray, f2: np.ndarray) -> float:
-    """Fréchet distance between Gaussians fitted to two (N, D) feature sets, in float64.
+    """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^1/2) of two (N, D) feature sets.
 
-    Torch-free twin of `vaebench.metrics.frechet_distance` (same value to rounding).
+    With S_i = A_i^T A_i (`cov_factor`), the eigenvalues of S1 S2 are the squared singular
+    values of A1 A2^T, so tr((S1 S2)^1/2) is that matrix's nuclear norm: real and >= 0 by
+    construction, no imaginary parts to discard (pytorch-fid's sqrtm needs that) and no
+    early-stopping iteration (piq's). FID(x, x) is 0 to rounding. The SVD is min(N1, D) x
+    min(N2, D), so small sets are fast. FID is biased ~c/N: compare only at equal N.
     """
     f1, f2 = np.asarray(f1, dtype=np.float64), np.asarray(f2, dtype=np.float64)
-    return frechet_from_stats(
-        f1.mean(0), _sqrt_psd(np.cov(f1, rowvar=False)), f2.mean(0), np.cov(f2, rowvar=False)
-    )
+    return _frechet_factored(f1.mean(0), cov_factor(f1), f2.mean(0), cov_factor(f2))
 
 
 def default_sizes(n: int, num: int = 5) -> np.ndarray:
@@ -278,10 +272,10 @@ def fid_curve(
         raise ValueError(f"subset sizes must lie in [2, {n}], got {sizes.tolist()}")
     rng = np.random.default_rng(seed)
     if frechet is None:
-        mu_r, sqrt_r = f_real.mean(0), _sqrt_psd(np.cov(f_real, rowvar=False))
+        mu_r, a_r = f_real.mean(0), cov_factor(f_real)
 
         def frechet(_real: np.ndarray, sub: np.ndarray) -> float:  # reference factored once
-            return frechet_from_stats(mu_r, sqrt_r, sub.mean(0), np.cov(sub, rowvar=False))
+            return _frechet_factored(mu_r, a_r, sub.mean(0), cov_factor(sub))
 
     fids = [frechet(f_real, f_fake[rng.choice(n, size=int(s), replace=False)]) for s in sizes]
     return sizes, np.asarray(fids, dtype=np.float64)

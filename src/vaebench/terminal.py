@@ -80,12 +80,12 @@ def summary(config: dict[str, Any], configfiles: list) -> list[str]:
         cols = [c for c in HEADLINE if c in df]
         shown = df[["label", *cols]].copy()
         for c in cols:
-            shown[c] = [v if isinstance(v, str) else f"{v:.4g}" for v in shown[c]]
+            shown[c] = [v if isinstance(v, str) else "" if v != v else f"{v:.4g}" for v in shown[c]]
         lines.append("vaebench: reconstruction of held-out test images (mean per image):")
         lines += ["  " + row for row in shown.fillna("").to_string(index=False).splitlines()]
     cfg = " ".join(f"--configfile {os.path.relpath(f)}" for f in configfiles)
     lines += [
-        f"vaebench: tables   {base}/tables/ (.md, .csv, .tex, .parquet)",
+        f"vaebench: tables   {base}/tables/ (.md, .csv, .tex, .html, .parquet)",
         f"vaebench: figures  {base}/figures/",
         f"vaebench: report   snakemake {cfg + ' ' if cfg else ''}--report {base}/report.html",
     ]
