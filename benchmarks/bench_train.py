@@ -13,6 +13,10 @@ bare      the same freshly built model, batch size, images and optimizer(s) in a
 train_throughput_ratio_<model> = bare seconds / pipeline seconds (images per second of the
 pipeline over those of the bare loop; target >= 0.9 for vae and vqvae). The two alternate,
 best of --repeats, in one process.
+
+flop_limit_fraction_<model> = pipeline images/s / the arithmetic limit, where the limit is a
+measured float32 matmul rate (1024 x 1024, same threads) divided by the FLOPs of one training
+step per image (forward + backward(s), counted by torch.utils.flop_counter on the real model).
 """
 
 from __future__ import annotations
@@ -102,6 +106,36 @@ def bare(params: dict, train_x: np.ndarray, val_x: np.ndarray) -> float:
     return time.perf_counter() - t0
 
 
+def train_flops_per_image(params: dict, images: np.ndarray) -> float:
+    """FLOPs of one training step per image: forward and the family's backward pass(es)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = models.build(params).train()
+    x = torch.from_numpy(images).float().div_(255)
+    with FlopCounterMode(display=False) as counter:
+        out = model(DatasetOutput(data=x), epoch=1, dataset_size=len(x))
+        if params["model"] == "vaegan":  # Pythae's three coupled backward passes
+            for name in ("encoder", "decoder", "discriminator"):
+                getattr(out, f"{name}_loss").backward(retain_graph=name != "discriminator")
+        else:
+            out.loss.backward()
+    return counter.get_total_flops() / len(x)
+
+
+def matmul_flops_per_second(n: int = 1024, repeats: int = 20) -> float:
+    """Best of three timings of `repeats` float32 n x n matmuls: the CPU's arithmetic rate."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    for _ in range(3):
+        a @ b
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 * repeats / best
+
+
 def measure(
     models_: tuple[str, ...] = ("vae", "vqvae", "vaegan"),
     n_train: int = 2048,
@@ -124,6 +158,7 @@ def measure(
         "torch_threads": threads,
         "device": str(models_train.device()),
         "per_model": {},
+        "matmul_flops_per_second": matmul_flops_per_second(),
     }
     for model in models_:
         params = params_for(model, preset, epochs, batch_size)
@@ -133,12 +168,17 @@ def measure(
             runs["pipeline"].append(pipeline(params, train_x, val_x))
             runs["bare"].append(bare(params, train_x, val_x))
         p, b = min(runs["pipeline"]), min(runs["bare"])
+        flops = train_flops_per_image(params, train_x[:batch_size])
+        limit = out["matmul_flops_per_second"] / flops
         out["per_model"][model] = {
             "pipeline_images_per_second": epochs * n_train / p,
             "bare_images_per_second": epochs * n_train / b,
+            "train_flops_per_image": flops,
+            "flop_limit_images_per_second": limit,
             "all_seconds": runs,
         }
         out[f"train_throughput_ratio_{model}"] = b / p
+        out[f"flop_limit_fraction_{model}"] = epochs * n_train / p / limit
     return out
 
 
@@ -149,6 +189,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--preset", default="small", choices=["small", "celeba64"])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out")
     args = ap.parse_args()
     result = measure(
@@ -157,11 +199,13 @@ def main() -> None:
         epochs=args.epochs,
         preset=args.preset,
         repeats=args.repeats,
+        batch_size=args.batch_size,
+        threads=args.threads,
     )
     result["versions"] = versions()
     result["cpu_count"] = os.cpu_count()
     for k, v in result.items():
-        if k.startswith("train_throughput_ratio"):
+        if k.startswith(("train_throughput_ratio", "flop_limit_fraction")):
             print(f"{k:<36} {v:.3f}")
     for m, r in result["per_model"].items():
         print(m, {k: round(v, 1) for k, v in r.items() if k != "all_seconds"})

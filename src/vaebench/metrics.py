@@ -62,16 +62,19 @@ import warnings
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import lpips
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from piq.feature_extractors import InceptionV3
 
 from vaebench import VaebenchError
 from vaebench.metrics_weights import ALEXNET, INCEPTION, WeightFile, hub_dir, require_weights
+
+if TYPE_CHECKING:  # lpips and piq import torchvision (~2 s): only the jobs that use them pay
+    import lpips
+    from piq.feature_extractors import InceptionV3
 
 METRIC_COLUMNS = ("bce", "bce_excess", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
 MS_SSIM_PAPER_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -188,6 +191,8 @@ def load_lpips(cache: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
     eval() matters: the linear layers have dropout. Give it inputs in [-1, 1].
     """
+    import lpips
+
     with _offline_load(cache, ALEXNET):
         model = lpips.LPIPS(net="alex", version="0.1", verbose=False)
     # channels-last: the AlexNet convolutions run ~1.3x faster on CPU in that layout
@@ -201,6 +206,8 @@ def load_inception(cache: str | os.PathLike, device: str | torch.device = "cpu")
     It resizes inputs to 299 x 299 (bilinear, align_corners=False) and maps [0, 1] to
     [-1, 1] itself, as pytorch-fid does.
     """
+    from piq.feature_extractors import InceptionV3
+
     with _offline_load(cache, INCEPTION):
         model = InceptionV3(output_blocks=[3], resize_input=True, normalize_input=True)
     # channels-last: ~1.5x faster on CPU (the 299 px convolutions dominate)
@@ -340,6 +347,8 @@ def lpips_pair(model: lpips.LPIPS, x0: torch.Tensor, x1: torch.Tensor) -> torch.
     """model(x0, x1).flatten() for inputs in [-1, 1], with both image sets through the AlexNet
     trunk as one channels-last batch: the same layers and arithmetic as lpips' forward (v0.1,
     not spatial), ~1.2x faster on CPU than its two separate trunk passes."""
+    import lpips
+
     n = len(x0)
     both = torch.cat((x0, x1)).contiguous(memory_format=torch.channels_last)
     value = 0

@@ -11,9 +11,9 @@ rule train:
         f"{STUDY}/benchmarks/train/{{run}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
-    threads: 2
+    threads: config["compute"]["train_threads"]
     resources:
-        gpu=1,
+        gpu=config["compute"]["train_gpus"],
         runtime=train_runtime,
         mem_mb=train_mem_mb,
     params:
