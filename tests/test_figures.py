@@ -10,9 +10,9 @@ import pytest
 
 from vaebench import VaebenchError, figstyle, figures, figures_images
 from vaebench.agreement import metric_agreement, run_rank_agreement
+from vaebench.families import FAMILY
 from vaebench.tables import VAE_SWEEP_LABEL, reconstruction_table
 
-FAMILY = {"vae": "VAE", "beta_vae": "β-VAE", "vqvae": "VQ-VAE", "vaegan": "VAE-GAN"}
 RUNS = [
     ("vae/seed~0", "vae", 1.0, 1.0),
     ("beta_vae/beta~0.5/seed~0", "beta_vae", 0.5, 0.8),

@@ -18,6 +18,7 @@ from vaebench.agreement import (
     tau_b,
     tau_matrix,
 )
+from vaebench.families import FAMILY
 from vaebench.io import read_parquet_metadata, save_parquet
 from vaebench.stats import ONE_SEED_NOTE, holm, holm_note, min_n_boot, seed_interval
 from vaebench.tables import (
@@ -34,7 +35,6 @@ from vaebench.tables import (
     write_table,
 )
 
-FAMILY = {"vae": "VAE", "beta_vae": "β-VAE", "vqvae": "VQ-VAE", "vaegan": "VAE-GAN"}
 # (model, beta, seed, quality factor: higher = worse reconstructions)
 RUNS = [
     ("vae", 1.0, 0, 1.0),

@@ -19,18 +19,14 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from vaebench import VaebenchError
+from vaebench import VaebenchError, families
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
-FAMILY = {"vae": "VAE", "beta_vae": "β-VAE", "vqvae": "VQ-VAE", "vaegan": "VAE-GAN"}
-MODEL_ORDER = ("vae", "beta_vae", "vqvae", "vaegan")
-SAMPLER_MODELS = {
-    "normal": ("vae", "beta_vae", "vaegan"),
-    "gmm": ("vae", "beta_vae", "vqvae", "vaegan"),
-    "pixelcnn": ("vqvae",),
-}
-SAMPLER_ORDER = ("normal", "gmm", "pixelcnn")
+# Families, their order and samplers: the registry (vaebench.families) is the one source.
+FAMILY, MODEL_ORDER, SAMPLER_MODELS = families.FAMILY, families.MODEL_ORDER, families.SAMPLER_MODELS
+SAMPLER_ORDER = families.SAMPLERS
+RUN_PATTERN = families.run_pattern()
 RESULTS = "results"
 
 # What dataset.root must hold, per dataset (data.py's errors and the dry-run warning say it).
@@ -84,9 +80,12 @@ def format_beta(beta: float) -> str:
 
 @cache
 def _schema() -> dict:
+    """The config schema, with its `models` list filled in from the family registry."""
     import yaml
 
-    return yaml.safe_load(SCHEMA.read_text())
+    schema = yaml.safe_load(SCHEMA.read_text())
+    schema["properties"]["models"]["items"]["enum"] = list(MODEL_ORDER)
+    return schema
 
 
 def _key(path) -> str:

@@ -16,16 +16,13 @@ from matplotlib import colors as mcolors
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from vaebench import families
 from vaebench.io import atomic_path
 from vaebench.names import FAMILY, UNITS, VAE_SWEEP_LABEL, is_learned, metric_base, metric_name
 
-# Okabe-Ito colours: distinguishable with the common colour-vision deficiencies.
-PALETTE = {
-    "VAE": "#0072B2",
-    "β-VAE": "#E69F00",
-    "VQ-VAE": "#009E73",
-    "VAE-GAN": "#D55E00",
-}
+# One colour per family label, from the registry (Okabe-Ito: distinguishable with the common
+# colour-vision deficiencies).
+PALETTE = families.PALETTE
 OTHER = "#666666"
 SAMPLER_STYLE = {"normal": "-", "gmm": "--", "pixelcnn": ":"}
 DPI = 150

@@ -16,9 +16,9 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-MODEL_ORDER = ("vae", "beta_vae", "vqvae", "vaegan")
-FAMILY = {"vae": "VAE", "beta_vae": "β-VAE", "vqvae": "VQ-VAE", "vaegan": "VAE-GAN"}
-SAMPLER_ORDER = ("normal", "gmm", "pixelcnn")
+from vaebench.families import FAMILY, MODEL_ORDER, NOT_APPLICABLE  # noqa: F401 (re-exported)
+from vaebench.families import SAMPLERS as SAMPLER_ORDER
+
 SAMPLER_TITLES = {
     "normal": "normal prior N(0, I)",
     "gmm": "GMM fitted to the training codes",
@@ -116,18 +116,9 @@ HIDDEN = frozenset(
     | {"kid_std", "n_reference", "kid_subset_size", "neg_elbo_se", "rt_neg_elbo_se"}
     | {"n_seeds_a", "n_seeds_b", "n_runs"}
 )
-# Why a metric is blank for a model (else: "not computed"). The tables blank these cells
-# whatever the input holds (older files gave VQ-VAE a constant "KL" of log K per position).
-NOT_APPLICABLE = {
-    ("vqvae", "kl"): "VQ-VAE has no Gaussian posterior, so no KL",
-    ("vqvae", "neg_elbo"): "needs KL, which VQ-VAE does not have",
-    ("vqvae", "neg_elbo_se"): "needs KL, which VQ-VAE does not have",
-    ("vqvae", "objective"): "VQ-VAE is trained on MSE plus codebook terms, not on BCE + β·KL",
-    ("vaegan", "objective"): (
-        "VAE-GAN is trained on a discriminator-feature loss plus an adversarial loss, "
-        "not on BCE + β·KL"
-    ),
-}
+# Why a metric is blank for a model (else: "not computed"): NOT_APPLICABLE, from the family
+# registry. The tables blank these cells whatever the input holds (older files gave VQ-VAE a
+# constant "KL" of log K per position).
 
 WEIGHTS_WARNING = (
     "⚠ LPIPS/Inception weights are not the official ones (randomly initialised stand-ins): "

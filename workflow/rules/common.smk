@@ -25,7 +25,7 @@ WEIGHTS = config["weights"]["cache"]
 
 
 wildcard_constraints:
-    run=r"(vae|beta_vae/beta~[0-9.e+-]+|vqvae|vaegan)/seed~\d+",
+    run=vb.RUN_PATTERN,
     sampler="|".join(vb.SAMPLER_ORDER),
 
 
