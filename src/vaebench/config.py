@@ -45,7 +45,8 @@ LAYOUT_HELP = {
 
 @dataclass(frozen=True)
 class Run:
-    """One trained model: a model family, its beta (1 for VAE/VAE-GAN, None for VQ-VAE), a seed.
+    """One trained model: a model family, its beta (the sweep's β for swept families, the fixed
+    KL weight of the others, None where the family has none), a seed.
 
     `in_sweep`: this VAE run is also the β-VAE sweep's β = 1 point. Pythae's VAE and
     BetaVAE(β=1) are the same model (bitwise identical with one seed), so the study trains
@@ -59,7 +60,8 @@ class Run:
 
     @property
     def id(self) -> str:
-        beta = f"/beta~{format_beta(self.beta)}" if self.model == "beta_vae" else ""
+        swept = families.BY_KEY[self.model].swept
+        beta = f"/beta~{format_beta(self.beta)}" if swept else ""
         return f"{self.model}{beta}/seed~{self.seed}"
 
     @property
@@ -70,7 +72,8 @@ class Run:
     def label(self) -> str:
         if self.in_sweep:
             return f"{self.family} (β = 1)"
-        return f"β-VAE β={format_beta(self.beta)}" if self.model == "beta_vae" else self.family
+        swept = families.BY_KEY[self.model].swept
+        return f"{self.family} β={format_beta(self.beta)}" if swept else self.family
 
 
 def format_beta(beta: float) -> str:
@@ -84,7 +87,13 @@ def _schema() -> dict:
     import yaml
 
     schema = yaml.safe_load(SCHEMA.read_text())
-    schema["properties"]["models"]["items"]["enum"] = list(MODEL_ORDER)
+    props = schema["properties"]
+    props["models"]["items"]["enum"] = list(MODEL_ORDER)
+    props["sampling"]["properties"]["samplers"]["items"]["enum"] = list(SAMPLER_ORDER)
+    props["sampling"]["properties"]["samplers"]["default"] = list(SAMPLER_ORDER)
+    for fam in families.REGISTRY:  # families registered outside the registry file
+        if fam.key not in props and fam.schema is not None:
+            props[fam.key] = {"default": {}, **fam.schema}
     return schema
 
 
@@ -153,10 +162,11 @@ def runs(config: dict[str, Any]) -> list[Run]:
     models = [m for m in MODEL_ORDER if m in config["models"]]
     merged = "vae" in models and "beta_vae" in models
     for model in models:
-        if model == "beta_vae":
+        fam = families.BY_KEY[model]
+        if fam.swept:
             betas = sorted(float(b) for b in config["betas"] if not (merged and float(b) == 1))
-        else:  # VAE and VAE-GAN weigh their KL by 1; VQ-VAE has no KL term
-            betas = [None] if model == "vqvae" else [1.0]
+        else:
+            betas = [fam.kl_weight]
         for beta in betas:
             for seed in sorted(config["seeds"]):
                 out.append(Run(model, beta, int(seed), in_sweep=merged and model == "vae"))
@@ -185,28 +195,27 @@ def run_info(run: Run) -> dict[str, Any]:
 
 
 def train_params(config: dict[str, Any], run: Run) -> dict[str, Any]:
-    """Everything a training job depends on, and nothing else."""
+    """Everything a training job depends on, and nothing else: the family's hyperparameter
+    section (when it has one), and the training keys its Pythae config and trainer read
+    (no reconstruction_loss where the model fixes its loss, no learning_rate where the
+    trainer has per-part learning rates in the family's section)."""
+    fam = families.BY_KEY[run.model]
+    training = dict(config["training"])
+    if not fam.reconstruction_loss:
+        training.pop("reconstruction_loss")
+    if fam.trainer != "base":
+        training.pop("learning_rate")
     params = {
         "run": run.id,
         "model": run.model,
         "beta": run.beta,
         "seed": run.seed,
         "network": config["network"],
-        "training": config["training"],
+        "training": training,
         "image_size": config["dataset"]["image_size"],
     }
-    if run.model in ("vqvae", "vaegan"):
+    if run.model in config:
         params[run.model] = config[run.model]
-    if run.model == "vqvae":
-        params["training"] = {
-            k: v for k, v in config["training"].items() if k != "reconstruction_loss"
-        }
-    if run.model == "vaegan":
-        params["training"] = {
-            k: v
-            for k, v in config["training"].items()
-            if k not in ("reconstruction_loss", "learning_rate")
-        }
     return canonical(params)
 
 

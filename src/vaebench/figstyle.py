@@ -24,19 +24,31 @@ from vaebench.names import FAMILY, UNITS, VAE_SWEEP_LABEL, is_learned, metric_ba
 # colour-vision deficiencies).
 PALETTE = families.PALETTE
 OTHER = "#666666"
-SAMPLER_STYLE = {"normal": "-", "gmm": "--", "pixelcnn": ":"}
+SAMPLER_STYLE = {"normal": "-", "vamp": "-.", "gmm": "--", "pixelcnn": ":"}
 DPI = 150
+
+
+def _family_label(name: str) -> str | None:
+    """The family label of a model key ("beta_vae") or row label ("β-VAE β=4", "VAE (β = 1)")."""
+    name = FAMILY.get(name, name)
+    if name == VAE_SWEEP_LABEL:
+        return "VAE"
+    for family in sorted(PALETTE, key=len, reverse=True):  # "β-VAE" before "VAE"
+        if name.startswith(family):
+            return family
+    return None
 
 
 def family_colour(name: str) -> str:
     """Colour of a family, model key ("beta_vae") or row label ("β-VAE β=4", "VAE (β = 1)")."""
-    name = FAMILY.get(name, name)
-    if name == VAE_SWEEP_LABEL:
-        return PALETTE["VAE"]
-    for family in sorted(PALETTE, key=len, reverse=True):  # "β-VAE" before "VAE"
-        if name.startswith(family):
-            return PALETTE[family]
-    return OTHER
+    label = _family_label(name)
+    return PALETTE[label] if label else OTHER
+
+
+def family_marker(name: str) -> str:
+    """Marker of a family, model key or row label (the registry's)."""
+    label = _family_label(name)
+    return families.MARKERS[label] if label else "o"
 
 
 def shade(colour: str, i: int, k: int) -> tuple[float, float, float]:

@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter, MaxNLocator
 
-from vaebench import VaebenchError
+from vaebench import VaebenchError, families
 from vaebench.agreement import tau_matrix
 from vaebench.figstyle import (
     OTHER,
@@ -28,6 +28,7 @@ from vaebench.figstyle import (
     axis_label,
     drawable,
     family_colour,
+    family_marker,
     new_figure,
     repel,
     save_figure,
@@ -218,12 +219,13 @@ def rate_distortion(
                 xerr=_yerr(one, col),
                 yerr=_yerr(one, "kl"),
                 color=colour,
-                marker="D" if r["model"] == "vae" else "o",
+                marker=family_marker(r["label"]),
                 ms=5,
                 capsize=2,
                 lw=1,
             )
-            text = f"β={r['beta']:g}" if r["model"] == "beta_vae" else r["label"]
+            swept = r["model"] in families.BY_KEY and families.BY_KEY[r["model"]].swept
+            text = f"β={r['beta']:g}" if swept else r["label"]
             mine.append(
                 ax.annotate(
                     text,
@@ -276,7 +278,9 @@ def learning_curves(
     the seed where a row has several). VAE joins the β-VAE panel as its β = 1 run when there
     is a sweep (same loss scale). Pythae's losses have different scales per family (VAE: BCE
     sum or 0.5·SSE, VQ-VAE: SSE, VAE-GAN: feature-space), so families never share an axis;
-    VAE-GAN's encoder, decoder and discriminator losses get an extra panel when present.
+    The per-part losses of the adversarial trainers (VAE-GAN's encoder, decoder and
+    discriminator; Adversarial AE's and FactorVAE's autoencoder and discriminator) get an
+    extra panel per family when present.
     No learned metric is drawn, so `weights_official` changes nothing.
     """
     if not histories:
@@ -290,21 +294,29 @@ def learning_curves(
         model, beta, s = _run_parts(run)
         panel = "beta_vae" if sweep and model == "vae" else model
         by_panel.setdefault(panel, []).append((run, (model, beta, s), h.sort_values("epoch")))
-    order = ("vae", "beta_vae", "vqvae", "vaegan")
-    panels = sorted(by_panel, key=lambda m: (order.index(m) if m in order else 9, m))
-    parts = ("encoder_loss", "decoder_loss", "discriminator_loss")
-    gan = [
-        x
-        for x in by_panel.get("vaegan", [])
-        if any(c in x[2] and x[2][c].notna().any() for c in parts)
-    ]
-    layout = [(m, False) for m in panels] + ([("vaegan", True)] if gan else [])
+    rank = {m: i for i, m in enumerate(families.MODEL_ORDER)}
+    panels = sorted(by_panel, key=lambda m: (rank.get(m, len(rank)), m))
+
+    def parts_of(panel: str) -> tuple[str, ...]:  # the trainer's per-part losses
+        fam = families.BY_KEY.get(panel)
+        return families.TRAINERS[fam.trainer] if fam else ()
+
+    with_parts = {
+        m: [x for x in by_panel[m]
+            if any(c in x[2] and x[2][c].notna().any() for c in parts_of(m))]
+        for m in panels
+    }  # fmt: skip
+    layout = [(m, False) for m in panels] + [(m, True) for m in panels if with_parts[m]]
     ncols = min(3, len(layout))
     nrows = math.ceil(len(layout) / ncols)
     fig = new_figure(4.0 * ncols, 3.0 * nrows)
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     for ax, (panel, is_parts) in zip(axes, layout, strict=False):
-        runs = sorted(gan if is_parts else by_panel[panel], key=lambda x: (x[1][1], x[1][2] or 0))
+        parts = parts_of(panel)
+        runs = sorted(
+            with_parts[panel] if is_parts else by_panel[panel],
+            key=lambda x: (x[1][1] or 0.0, x[1][2] or 0),
+        )
         seeds: dict[str, int] = {}
         for _, (model, beta, _s), _h in runs:
             key = row_label(model, beta, sweep)

@@ -6,23 +6,26 @@ Everything else sees plain tensors and arrays.
 Pythae facts this code relies on (measured on pythae 0.1.2):
 - `AutoModel.load_from_folder` returns the model in train mode; BatchNorm then changes the
   output, so `load` calls `.eval()`.
-- `reconstruct()`/`embed()` sample z; we decode the posterior mean instead (VQ-VAE: the
-  quantized code), so reconstructions are deterministic.
+- `reconstruct()`/`embed()` sample z; we decode `code()` instead (the flow of the posterior
+  mean, a deterministic encoder's point, VQ-VAE's quantized code), so reconstructions are
+  deterministic.
 - Forward losses are batch means with model-specific scales: per-image quantities (KL, the
   Monte Carlo -ELBO terms) are computed here from the encoder and decoder outputs.
 
-Per-image posterior terms (`reconstruct`), the same for every Gaussian-posterior family
-(VAE, beta-VAE and VAE-GAN's encoder; the decoders end in a sigmoid, read as Bernoulli means):
+Per-image posterior terms (`reconstruct`), the same for every family whose posterior is one
+Gaussian q(z|x) decoded as is and whose prior is N(0, I) (the decoders end in a sigmoid, read
+as Bernoulli means); vaebench.families' `no_kl` says which families they do not apply to:
 - kl: KL(q(z|x) || N(0, I)), analytic.
 - nll_mc: E_q[BCE(decoder(z), x)] estimated with `elbo_samples` draws z ~ q(z|x), and
   nll_mc_se its Monte Carlo standard error (sample std / sqrt(draws); NaN for one draw).
   An ELBO is an expectation over q: decoding z = mu gives a plug-in value, not the ELBO, so
   -ELBO = nll_mc + kl, not bce(decoder(mu)) + kl. Draws are seeded per image from (seed,
   image index) on the CPU: the same numbers on rerun, on any device and at any batch size.
-- VQ-VAE has a deterministic posterior and no KL term in its objective: all three are NaN
-  (a constant log K per code position would be a code length, not a KL, and it made the
-  tables print a rate for VQ-VAE that the study cannot measure).
-The reconstruction itself stays deterministic (decoder of mu; VQ-VAE: the quantized code).
+- Elsewhere all three are NaN: deterministic encoders (AE, WAE, RAE) and VQ-VAE have no
+  posterior (a constant log K per VQ code position would be a code length, not a KL); flows
+  and HVAE decode a transformed z_K whose density the analytic KL does not describe; VAMP's
+  prior is a mixture, not N(0, I).
+The reconstruction itself stays deterministic (the decoder of `code()`).
 """
 
 from __future__ import annotations
@@ -33,23 +36,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pythae.models
 import torch
-from pythae.models import (
-    VAE,
-    VAEGAN,
-    VQVAE,
-    AutoModel,
-    BetaVAE,
-    BetaVAEConfig,
-    VAEConfig,
-    VAEGANConfig,
-    VQVAEConfig,
-)
+from pythae.models import AutoModel
 from pythae.models.base.base_utils import ModelOutput
 from pythae.models.nn import BaseDecoder, BaseDiscriminator, BaseEncoder
 from torch import nn
 
-from vaebench import VaebenchError
+from vaebench import VaebenchError, families
+from vaebench.families import Family
 
 POSTERIOR_TERMS = ("kl", "nll_mc", "nll_mc_se")
 DRAW_SEED_STRIDE = 1_000_003  # per-image seeds of the -ELBO draws: seed * stride + index
@@ -74,9 +69,10 @@ def _up(cin: int, cout: int) -> nn.Module:
 
 
 class SmallEncoder(BaseEncoder):
-    """Four stride-2 convs to a 4x4 map, then linear heads for the Gaussian posterior."""
+    """Four stride-2 convs to a 4x4 map, then linear heads for the Gaussian posterior (mean
+    and log-variance), or one head for a deterministic encoder (`variance=False`)."""
 
-    def __init__(self, args: Any, width: int = 32):
+    def __init__(self, args: Any, width: int = 32, variance: bool = True):
         BaseEncoder.__init__(self)
         c, s = args.input_dim[0], args.input_dim[1]
         self.trunk = nn.Sequential(
@@ -85,10 +81,12 @@ class SmallEncoder(BaseEncoder):
         )  # fmt: skip
         feat = 4 * width * (s // 16) ** 2
         self.embedding = nn.Linear(feat, args.latent_dim)
-        self.log_var = nn.Linear(feat, args.latent_dim)
+        self.log_var = nn.Linear(feat, args.latent_dim) if variance else None
 
     def forward(self, x: torch.Tensor) -> ModelOutput:
         h = self.trunk(x)
+        if self.log_var is None:
+            return ModelOutput(embedding=self.embedding(h))
         return ModelOutput(embedding=self.embedding(h), log_covariance=self.log_var(h))
 
 
@@ -181,12 +179,16 @@ class SmallDiscriminator(BaseDiscriminator):
 # --- building ---------------------------------------------------------------------------
 
 
-def _nets(preset: str, model: str, cfg: Any, width: int) -> dict[str, nn.Module]:
+def _nets(preset: str, fam: Family, cfg: Any, width: int) -> dict[str, nn.Module]:
+    """Encoder and decoder for the family's encoder kind (plus VAE-GAN's image discriminator);
+    Adversarial AE and FactorVAE build their own latent discriminators in Pythae."""
+    gan = fam.trainer == "coupled_adversarial"
     if preset == "small":
-        if model == "vqvae":
+        if fam.encoder == "vector_quantised":
             return {"encoder": SmallVQEncoder(cfg, width), "decoder": SmallVQDecoder(cfg, width)}
-        nets = {"encoder": SmallEncoder(cfg, width), "decoder": SmallDecoder(cfg, width)}
-        if model == "vaegan":
+        nets = {"encoder": SmallEncoder(cfg, width, variance=fam.encoder == "gaussian"),
+                "decoder": SmallDecoder(cfg, width)}  # fmt: skip
+        if gan:
             nets["discriminator"] = SmallDiscriminator(cfg, width)
         return nets
     from pythae.models.nn.benchmarks import celeba as pb
@@ -196,50 +198,53 @@ def _nets(preset: str, model: str, cfg: Any, width: int) -> dict[str, nn.Module]
             "network.preset 'celeba64' needs 3x64x64 images; set dataset.image_size: 64 "
             "or use network.preset: small"
         )
-    if model == "vqvae":
+    if fam.encoder == "vector_quantised":
         return {
             "encoder": pb.Encoder_ResNet_VQVAE_CELEBA(cfg),
             "decoder": pb.Decoder_ResNet_VQVAE_CELEBA(cfg),
         }
-    nets = {
-        "encoder": pb.Encoder_ResNet_VAE_CELEBA(cfg),
-        "decoder": pb.Decoder_ResNet_AE_CELEBA(cfg),
-    }
-    if model == "vaegan":
+    gaussian = fam.encoder == "gaussian"
+    encoder = pb.Encoder_ResNet_VAE_CELEBA if gaussian else pb.Encoder_ResNet_AE_CELEBA
+    nets = {"encoder": encoder(cfg), "decoder": pb.Decoder_ResNet_AE_CELEBA(cfg)}
+    if gan:
         nets["discriminator"] = pb.Discriminator_Conv_CELEBA(cfg)
     return nets
 
 
+def model_config_kwargs(params: dict[str, Any]) -> dict[str, Any]:
+    """The Pythae model config of a run: image shape and latent size, the family's section
+    (but its trainer's learning rates), β for swept families, the training loss where the
+    family takes one, and what the family fixes."""
+    fam = families.BY_KEY[params["model"]]
+    kwargs: dict[str, Any] = {
+        "input_dim": (3, params["image_size"], params["image_size"]),
+        "latent_dim": params["network"]["latent_dim"],
+    }
+    section = params.get(fam.key, {})
+    kwargs.update({k: v for k, v in section.items() if not k.endswith("_learning_rate")})
+    if fam.swept:
+        kwargs["beta"] = params["beta"]
+    if fam.reconstruction_loss:
+        kwargs["reconstruction_loss"] = params["training"]["reconstruction_loss"]
+    kwargs.update(fam.fixed)
+    return kwargs
+
+
 def build(params: dict[str, Any]) -> torch.nn.Module:
-    """A fresh Pythae model for one run. Seeds torch first: Pythae seeds only inside train()."""
+    """A fresh Pythae model for one run, of its family's classes (vaebench.families). Seeds
+    torch first: Pythae seeds only inside train()."""
     seed_everything(params["seed"])
-    model, net = params["model"], params["network"]
-    common = {"input_dim": (3, params["image_size"], params["image_size"])}
-    common["latent_dim"] = net["latent_dim"]
-    if model == "vqvae":
-        vq = params["vqvae"]
-        cfg = VQVAEConfig(
-            **common,
-            num_embeddings=vq["num_embeddings"],
-            commitment_loss_factor=vq["commitment_loss_factor"],
-            use_ema=False,  # Pythae 0.1.2's PixelCNN sampler fails with EMA codebooks
-        )
-        return VQVAE(cfg, **_nets(net["preset"], model, cfg, net["width"]))
-    if model == "vaegan":
-        g = params["vaegan"]
-        cfg = VAEGANConfig(
-            **common,
-            adversarial_loss_scale=g["adversarial_loss_scale"],
-            reconstruction_layer=g["reconstruction_layer"],
-            uses_default_discriminator=False,
-        )
-        return VAEGAN(cfg, **_nets(net["preset"], model, cfg, net["width"]))
-    loss = params["training"]["reconstruction_loss"]
-    if model == "vae":
-        cfg = VAEConfig(**common, reconstruction_loss=loss)
-        return VAE(cfg, **_nets(net["preset"], model, cfg, net["width"]))
-    cfg = BetaVAEConfig(**common, reconstruction_loss=loss, beta=params["beta"])
-    return BetaVAE(cfg, **_nets(net["preset"], model, cfg, net["width"]))
+    fam, net = families.BY_KEY[params["model"]], params["network"]
+    model_cls, config_cls = (getattr(pythae.models, name) for name in fam.pythae)
+    cfg = config_cls(**model_config_kwargs(params))
+    model = model_cls(cfg, **_nets(net["preset"], fam, cfg, net["width"]))
+    model.vaebench_family = fam.key
+    return model
+
+
+def family(model) -> Family:
+    """The registry entry of a model built by `build` or loaded by `load`."""
+    return families.BY_KEY[model.vaebench_family]
 
 
 def load(folder: str | Path, device_: torch.device | str = "cpu") -> torch.nn.Module:
@@ -257,8 +262,12 @@ def load(folder: str | Path, device_: torch.device | str = "cpu") -> torch.nn.Mo
             f"{folder}: not written by vaebench's train job (no vaebench.json); refusing to "
             "unpickle it; train the run with the workflow"
         )
+    import json
+
+    record = json.loads((folder / "vaebench.json").read_text())
     model = AutoModel.load_from_folder(str(folder))
     model = model.to(device_).eval()
+    model.vaebench_family = record["config"]["model"]
     model.device = str(device_)
     return model
 
@@ -280,21 +289,49 @@ def _quantized(model, emb: torch.Tensor) -> torch.Tensor:
     return q.reshape(q.shape[0], -1) if flat else q
 
 
+def flow(model, z: torch.Tensor) -> torch.Tensor:
+    """The family's flow from a posterior sample to the decoder's input (identity without one):
+    VAE-LinNF's planar/radial layers, VAE-IAF's inverse autoregressive flow (as in their
+    Pythae forward passes)."""
+    kind = family(model).flow
+    if kind == "planar":
+        for layer in model.net:
+            z = layer(z).out
+    elif kind == "iaf":
+        z = model.iaf_flow.inverse(z).out
+    return z
+
+
+def code(model, x: torch.Tensor, out: ModelOutput | None = None) -> torch.Tensor:
+    """The deterministic decoder input of a batch: the flow of the posterior mean (Gaussian
+    encoders; HVAE: the mean, without its Hamiltonian steps, which need gradients), the point
+    of a deterministic encoder, or VQ-VAE's quantized code. Reconstructions, val_mse and the
+    GMM sampler all decode this."""
+    out = model.encoder(x) if out is None else out
+    if family(model).encoder == "vector_quantised":
+        return _quantized(model, out.embedding)
+    return flow(model, out.embedding)
+
+
+def has_kl(model) -> bool:
+    """Whether the per-image KL and Monte Carlo -ELBO apply (vaebench.families' no_kl)."""
+    return family(model).no_kl is None
+
+
 @torch.inference_mode()
 def encode_decode(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Deterministic reconstruction and per-image KL (nats, float64) of one batch in [0, 1].
 
-    Gaussian posteriors: decode the posterior mean; KL(q(z|x) || N(0, I)) analytically.
-    VQ-VAE: decode the quantized code; KL is NaN (no stochastic posterior, no KL term).
+    The decoder of `code`; KL(q(z|x) || N(0, I)) analytically where the family's posterior is
+    that Gaussian and its prior N(0, I), else NaN (see vaebench.families: no_kl).
     """
     out = model.encoder(x)
-    if isinstance(model, VQVAE):
-        recon = model.decoder(_quantized(model, out.embedding)).reconstruction
-        return recon.clamp(0, 1), torch.full((x.shape[0],), math.nan, dtype=torch.float64)
+    recon = model.decoder(code(model, x, out)).reconstruction.clamp(0, 1)
+    if not has_kl(model):
+        return recon, torch.full((x.shape[0],), math.nan, dtype=torch.float64)
     mu, log_var = out.embedding, out.log_covariance
-    recon = model.decoder(mu).reconstruction
     kl = -0.5 * torch.sum(1 + log_var - mu.pow(2) - log_var.exp(), dim=-1)
-    return recon.clamp(0, 1), kl.double()
+    return recon, kl.double()
 
 
 def _draws(shape: tuple[int, ...], n: int, seed: int, first: int) -> torch.Tensor:
@@ -313,11 +350,11 @@ def mc_nll(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """E_q[BCE(decoder(z), x)] per image (nats, float64) from `n` draws z ~ q(z|x), and its
     Monte Carlo standard error; images are indices first, first+1, ... of the evaluated set.
-    NaN for VQ-VAE (deterministic posterior); the standard error is NaN when n == 1."""
+    NaN where the family has no such ELBO (no_kl); the standard error is NaN when n == 1."""
     from vaebench.metrics import bce_per_image  # one BCE formula for metrics and -ELBO
 
     nan = torch.full((x.shape[0],), math.nan, dtype=torch.float64)
-    if isinstance(model, VQVAE):
+    if not has_kl(model):
         return nan, nan
     out = model.encoder(x)
     mu, std = out.embedding, torch.exp(0.5 * out.log_covariance)
@@ -336,8 +373,9 @@ def mc_nll(
 def elbo_settings(elbo_samples: int, seed: int) -> dict[str, Any]:
     """How kl / neg_elbo / neg_elbo_se / objective were computed, for Parquet metadata."""
     return {
-        "kl": "KL(q(z|x) || N(0, I)) analytic, nats/image; null for VQ-VAE (no KL term)",
-        "neg_elbo": "E_q[BCE(decoder(z), x)] + KL, Monte Carlo over z ~ q(z|x); null for VQ-VAE",
+        "kl": "KL(q(z|x) || N(0, I)) analytic, nats/image; null where the family's posterior "
+        "or prior is another distribution (vaebench.families: no_kl)",
+        "neg_elbo": "E_q[BCE(decoder(z), x)] + KL, Monte Carlo over z ~ q(z|x); null with kl",
         "neg_elbo_se": "Monte Carlo standard error of neg_elbo (std / sqrt(samples)); also that "
         "of objective, KL being analytic; null for 1 sample",
         "objective": "E_q[BCE(decoder(z), x)] + beta * KL, same draws",
@@ -346,7 +384,8 @@ def elbo_settings(elbo_samples: int, seed: int) -> dict[str, Any]:
         "draws": f"N(0, I), a CPU torch.Generator per image seeded seed * {DRAW_SEED_STRIDE}"
         " + image index",
         "deterministic": "bce, bce_excess, mse, psnr, ssim, ms_ssim, gmsd, lpips use the decoder "
-        "of the posterior mean (VQ-VAE: of the quantized code)",
+        "of its deterministic code: the flow of the posterior mean (deterministic encoders: the "
+        "point; VQ-VAE: the quantized code; HVAE: the mean without its Hamiltonian steps)",
     }
 
 
@@ -354,7 +393,7 @@ def reconstruct(
     model, images: np.ndarray, *, elbo_samples: int, seed: int, batch_size: int = 64
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Reconstructions (float32 in [0, 1], same order) of uint8 images, and per-image posterior
-    terms (float64): {"kl", "nll_mc", "nll_mc_se"} as in the module doc (NaN for VQ-VAE).
+    terms (float64): {"kl", "nll_mc", "nll_mc_se"} as in the module doc (NaN where no_kl).
 
     `elbo_samples` draws per image (config metrics.elbo_samples), seeded from `seed`.
     """

@@ -1,11 +1,14 @@
 """Generating samples from a trained run: the prior, a latent GMM, or a PixelCNN code prior.
 
-- `normal`: Pythae's NormalSampler (z ~ N(0, I) through the decoder); VAE, β-VAE, VAE-GAN.
+- `normal`: Pythae's NormalSampler (z ~ N(0, I) through the decoder): families with an N(0, I)
+  prior (for VAE-LinNF, VAE-IAF and HVAE the prior of the decoder's input z_K).
+- `vamp`: Pythae's VAMPSampler: VAMP's learned mixture prior (its pseudo-inputs' posteriors).
 - `gmm`: a Gaussian mixture fitted on the training latents, for every family. Pythae's
   GaussianMixtureSampler fits on *sampled* z, asserts `train_data.max() >= 1` and cannot fit
   VQ-VAE's spatial code grids (sklearn wants 2-D input), so we fit the same estimator with
   the same settings (sklearn GaussianMixture, full covariance, max_iter 2000, tol 1e-3) on
-  flattened posterior means (Gaussian families) or quantized codes (VQ-VAE), with a fixed
+  the flattened deterministic decoder inputs (models.code: the flow of the posterior mean, a
+  deterministic encoder's point, VQ-VAE's quantized code), with a fixed
   random_state; VQ-VAE draws are snapped to the nearest codebook vectors before decoding.
 - `pixelcnn`: Pythae's PixelCNNSampler fitted on the VQ-VAE's code indices (the maintainers'
   advice for sampling a VQ-VAE). The PixelCNN has BatchNorm layers, and the sampler's `fit`
@@ -23,12 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from pythae.models import VQVAE
-from pythae.samplers import NormalSampler, PixelCNNSampler, PixelCNNSamplerConfig
+from pythae.samplers import NormalSampler, PixelCNNSampler, PixelCNNSamplerConfig, VAMPSampler
 from pythae.trainers import BaseTrainerConfig
 
 from vaebench import VaebenchError
-from vaebench.models import seed_everything, to_float
+from vaebench.models import code, family, seed_everything, to_float
 from vaebench.runtime import device
 
 
@@ -38,16 +40,12 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 @torch.inference_mode()
 def latents(model, images: np.ndarray, batch_size: int = 256) -> torch.Tensor:
-    """Deterministic latents: posterior means, or VQ-VAE's quantized code grids (B x D x h x w)."""
+    """Deterministic decoder inputs (models.code): the flow of the posterior mean, a point, or
+    VQ-VAE's quantized code grid (B x D x h x w)."""
     dev = next(model.parameters()).device
     out = []
     for i in range(0, len(images), batch_size):
-        x = to_float(np.asarray(images[i : i + batch_size])).to(dev)
-        emb = model.encoder(x).embedding
-        if isinstance(model, VQVAE):
-            emb = emb.reshape(emb.shape[0], 1, 1, -1) if emb.ndim == 2 else emb
-            emb = model.quantizer(emb.permute(0, 2, 3, 1)).quantized_vector
-        out.append(emb)
+        out.append(code(model, to_float(np.asarray(images[i : i + batch_size])).to(dev)))
     return torch.cat(out)
 
 
@@ -75,7 +73,7 @@ def sample_gmm(model, train_x: np.ndarray, n: int, n_components: int, seed: int)
     draws, _ = gmm.sample(n)
     draws = draws[np.random.default_rng(seed).permutation(n)]  # sklearn groups by component
     zs = torch.from_numpy(draws).float().reshape(n, *shape).to(next(model.parameters()).device)
-    if isinstance(model, VQVAE):
+    if family(model).encoder == "vector_quantised":
         with torch.inference_mode():
             zs = model.quantizer(zs.permute(0, 2, 3, 1)).quantized_vector
     return _decode(model, zs)
@@ -126,9 +124,10 @@ def sample(model, params: dict[str, Any], train_x: np.ndarray, val_x: np.ndarray
     """`params` is config.sampler_params(...): sampler name, n_samples, seed and settings."""
     name, n, seed = params["sampler"], params["n_samples"], params["seed"]
     seed_everything(seed)
-    if name == "normal":
+    if name in ("normal", "vamp"):
+        prior = NormalSampler(model) if name == "normal" else VAMPSampler(model)
         with torch.inference_mode():
-            return to_uint8(NormalSampler(model).sample(num_samples=n, batch_size=min(n, 256)))
+            return to_uint8(prior.sample(num_samples=n, batch_size=min(n, 256)))
     if name == "gmm":
         return sample_gmm(model, train_x, n, params["gmm"]["n_components"], seed)
     if name == "pixelcnn":

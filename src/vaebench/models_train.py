@@ -32,22 +32,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from pythae import trainers
 from pythae.data.datasets import DatasetOutput
-from pythae.models import VAEGAN
-from pythae.trainers import (
-    BaseTrainer,
-    BaseTrainerConfig,
-    CoupledOptimizerAdversarialTrainer,
-    CoupledOptimizerAdversarialTrainerConfig,
-)
 
-from vaebench import VaebenchError, io
-from vaebench.models import build, encode_decode, seed_everything, to_float
+from vaebench import VaebenchError, families, io
+from vaebench.models import build, encode_decode, family, seed_everything, to_float
 from vaebench.runtime import device
 
 CHECKPOINT_RULES = ("last", "best_val_mse")
-OPTIMIZERS = ("optimizer", "encoder_optimizer", "decoder_optimizer", "discriminator_optimizer")
-PARTS = ("encoder_loss", "decoder_loss", "discriminator_loss")
+OPTIMIZERS = ("optimizer", "autoencoder_optimizer", "encoder_optimizer", "decoder_optimizer",
+              "discriminator_optimizer")  # fmt: skip
+# every trainer's per-part losses: one column each in every history.parquet (NaN where absent)
+PARTS = tuple(dict.fromkeys(p for parts in families.TRAINERS.values() for p in parts))
+# families.TRAINERS -> Pythae's trainer class name (its config class: that name + "Config")
+TRAINER_CLASSES = {
+    "base": "BaseTrainer",
+    "adversarial": "AdversarialTrainer",
+    "coupled_optimizer": "CoupledOptimizerTrainer",
+    "coupled_adversarial": "CoupledOptimizerAdversarialTrainer",
+}
 
 
 class Uint8Images(torch.utils.data.Dataset):
@@ -69,7 +72,9 @@ class DeviceBatches:
     indexing or collation: on a GPU a batch costs one gather and one conversion kernel.
 
     Shuffling draws from torch's global generator, which our loop seeds at every epoch.
-    Pythae reads `len(loader)` (batches) and `len(loader.dataset)` (images).
+    Pythae reads `len(loader)` (batches) and `len(loader.dataset)` (images). A last batch of
+    one image joins the batch before it: FactorVAE splits each batch in two, and β-TC-VAE's
+    and the MMD families' estimators need two images.
     """
 
     def __init__(
@@ -83,16 +88,19 @@ class DeviceBatches:
         self.dataset = torch.from_numpy(np.ascontiguousarray(images)).to(device_)
         self.batch_size, self.shuffle, self.memory_format = batch_size, shuffle, memory_format
 
+    def _starts(self) -> list[int]:
+        n, bs = len(self.dataset), self.batch_size
+        starts = list(range(0, n, bs))
+        return starts[:-1] if len(starts) > 1 and n - starts[-1] == 1 else starts
+
     def __len__(self) -> int:
-        return math.ceil(len(self.dataset) / self.batch_size)
+        return len(self._starts())
 
     def __iter__(self):
-        n, bs = len(self.dataset), self.batch_size
+        n, starts = len(self.dataset), self._starts()
         order = torch.randperm(n).to(self.dataset.device) if self.shuffle else None
-        for i in range(0, n, bs):
-            batch = (
-                self.dataset[order[i : i + bs]] if order is not None else self.dataset[i : i + bs]
-            )
+        for i, end in zip(starts, [*starts[1:], n], strict=True):
+            batch = self.dataset[order[i:end]] if order is not None else self.dataset[i:end]
             batch = to_float(batch).contiguous(memory_format=self.memory_format)
             yield DatasetOutput(data=batch)
 
@@ -102,9 +110,12 @@ def epoch_seed(seed: int, epoch: int) -> int:
 
 
 def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, workdir: Path):
-    """The Pythae trainer this model family uses (VAE-GAN: coupled-optimizer adversarial)."""
-    t = params["training"]
-    common = dict(
+    """The Pythae trainer of the model's family (families.TRAINERS, as Pythae's training
+    pipeline picks it): the base trainer at training.learning_rate, or the adversarial and
+    coupled-optimizer trainers at the per-part learning rates of the family's section.
+    RAE-L2's decoder gets weight decay reg_weight, as in Pythae's pipeline."""
+    t, fam = params["training"], family(model)
+    kwargs: dict[str, Any] = dict(
         output_dir=str(workdir),
         num_epochs=t["epochs"],
         per_device_train_batch_size=t["batch_size"],
@@ -112,19 +123,16 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
         seed=params["seed"],
         no_cuda=device().type != "cuda",
     )
+    section = params.get(fam.key, {})
+    if fam.trainer == "base":
+        kwargs["learning_rate"] = t["learning_rate"]
+    kwargs.update({k: v for k, v in section.items() if k.endswith("_learning_rate")})
+    if fam.trainer == "coupled_optimizer":
+        kwargs["decoder_optimizer_params"] = {"weight_decay": section["reg_weight"]}
+    name = TRAINER_CLASSES[fam.trainer]
+    cfg = getattr(trainers, f"{name}Config")(**kwargs)
     train_ds, val_ds = Uint8Images(train_x), Uint8Images(val_x)  # for Pythae's sanity check
-    if isinstance(model, VAEGAN):
-        g = params["vaegan"]
-        cfg = CoupledOptimizerAdversarialTrainerConfig(
-            **common,
-            encoder_learning_rate=g["encoder_learning_rate"],
-            decoder_learning_rate=g["decoder_learning_rate"],
-            discriminator_learning_rate=g["discriminator_learning_rate"],
-        )
-        trainer = CoupledOptimizerAdversarialTrainer(model, train_ds, val_ds, training_config=cfg)
-    else:
-        cfg = BaseTrainerConfig(**common, learning_rate=t["learning_rate"])
-        trainer = BaseTrainer(model, train_ds, val_ds, training_config=cfg)
+    trainer = getattr(trainers, name)(model, train_ds, val_ds, training_config=cfg)
     # CUDA-only speed options, off by default until measured on the user's GPU
     cuda = device().type == "cuda"
     if cuda and t["bf16_autocast"]:
@@ -153,10 +161,11 @@ def val_mse(model, loader: DeviceBatches) -> float:
     return total / count
 
 
-def _losses(out) -> tuple[float, dict[str, float]]:
-    """Pythae returns a float, or (total, encoder, decoder, discriminator) for VAE-GAN."""
+def _losses(out, trainer: str) -> tuple[float, dict[str, float]]:
+    """Pythae returns a float, or (total, *parts) with the parts of families.TRAINERS."""
     if isinstance(out, tuple):
-        return float(out[0]), dict(zip(PARTS, map(float, out[1:]), strict=True))
+        parts = families.TRAINERS[trainer]
+        return float(out[0]), dict(zip(parts, map(float, out[1:]), strict=True))
     return float(out), {}
 
 
@@ -221,8 +230,9 @@ def train(
                 seed_everything(epoch_seed(seed, epoch))
                 t0 = time.perf_counter()
                 try:
-                    train_loss, parts = _losses(trainer.train_step(epoch))
-                    eval_loss, _ = _losses(trainer.eval_step(epoch))
+                    kind = family(model).trainer
+                    train_loss, parts = _losses(trainer.train_step(epoch), kind)
+                    eval_loss, _ = _losses(trainer.eval_step(epoch), kind)
                 except (ArithmeticError, RuntimeError) as err:
                     # Pythae raises ArithmeticError on NaN losses; torch's BCE raises "should
                     # be between 0 and 1" on NaN outputs. Any other error is a real bug.

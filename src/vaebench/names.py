@@ -16,14 +16,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from vaebench.families import FAMILY, MODEL_ORDER, NOT_APPLICABLE  # noqa: F401 (re-exported)
+from vaebench.families import (  # noqa: F401 (re-exported)
+    FAMILY,
+    MODEL_ORDER,
+    NOT_APPLICABLE,
+    SAMPLER_TITLES,  # noqa: F401 (re-exported)
+)
 from vaebench.families import SAMPLERS as SAMPLER_ORDER
 
-SAMPLER_TITLES = {
-    "normal": "normal prior N(0, I)",
-    "gmm": "GMM fitted to the training codes",
-    "pixelcnn": "PixelCNN prior over VQ-VAE codes",
-}
 VAE_SWEEP_LABEL = "VAE (β = 1)"
 
 # Per-image metrics, in the original study's column order (BCE MSE KL ELBO LPIPS SSIM GMSD),
@@ -57,8 +57,6 @@ LEARNED = frozenset(
     {"lpips", "fid", "fid_inf", "fid_inf_residual", "kid_mean", "kid_std", "precision", "recall"}
 )
 STAND_IN = "n/a (stand-in weights)"
-# Families trained on BCE + β·KL: the only ones whose `objective` is their training loss.
-OBJECTIVE_MODELS = frozenset({"vae", "beta_vae"})
 
 NAMES = {
     "bce": "BCE",
@@ -146,7 +144,9 @@ OBJECTIVE_NOTE = (
 )
 DETERMINISTIC_NOTE = (
     "BCE, BCE excess, MSE, PSNR, SSIM, MS-SSIM, GMSD and LPIPS score the deterministic "
-    "reconstruction: the decoder of the posterior mean (VQ-VAE: of the quantised code)."
+    "reconstruction: the decoder of the posterior mean (through the flow for VAE-LinNF and "
+    "VAE-IAF; without the Hamiltonian steps for HVAE; deterministic encoders: of the code; "
+    "VQ-VAE: of the quantised code)."
 )
 
 

@@ -27,7 +27,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vaebench import VaebenchError, io
+from vaebench import VaebenchError, families, io
 
 PYTHAE_FILES = ("model.pt", "model_config.json", "environment.json")
 NETWORKS = ("encoder.pkl", "decoder.pkl", "discriminator.pkl")
@@ -52,8 +52,10 @@ CARD_METRICS = {
     "precision": ("precision", "precision (Inception pool3)"),
     "recall": ("recall", "recall (Inception pool3)"),
 }
-TAGS = {"vae": ["vae"], "beta_vae": ["vae", "beta-vae"], "vqvae": ["vq-vae"],
-        "vaegan": ["vae", "vae-gan", "gan"]}  # fmt: skip
+def _tags(model: str) -> list[str]:
+    """The family's model-card tags (vaebench.families)."""
+    fam = families.BY_KEY.get(model)
+    return list(fam.tags) if fam else []
 
 
 def _run_slug(run_id: str) -> str:
@@ -197,7 +199,7 @@ def card_text(params: dict[str, Any], summary: dict[str, Any], trained: dict[str
     data = ModelCardData(
         library_name="pythae",
         license=params.get("license"),
-        tags=["vaebench", "pythae", *TAGS.get(info["model"], []), "image-generation",
+        tags=["vaebench", "pythae", *_tags(info["model"]), "image-generation",
               f"dataset:{d['name']}"],  # fmt: skip
         datasets=[d["name"]],
         pipeline_tag="unconditional-image-generation",

@@ -196,7 +196,7 @@ def _minutes(work, attempt):
 
 def train_runtime(wildcards, attempt):
     d = config["dataset"]
-    cost = 3 if run_of(wildcards).model == "vaegan" else 1  # + discriminator
+    cost = vb.families.BY_KEY[run_of(wildcards).model].cost  # e.g. a discriminator
     images = cost * config["training"]["epochs"] * _images(d["n_train"], d["n_val"])
     return _minutes(images / GPU_TRAIN_RATE, attempt)
 
