@@ -51,12 +51,13 @@ def offline_prefix() -> list[str]:
 
 
 def smk(workdir: Path, config: dict | str, *args: str, check: bool = True, timeout: int = 900,
-        offline: bool = False):  # fmt: skip
+        offline: bool = False, env: dict[str, str] | None = None):  # fmt: skip
     """Run the real workflow in `workdir` with `config`; return the CompletedProcess.
 
     `config` is a dict, written as YAML in its own key order (as a user writes a file), or
     the YAML text itself. offline=True runs it in a network namespace without interfaces:
-    every job, the weight staging included, must then work with no network at all.
+    every job, the weight staging included, must then work with no network at all. `env`
+    adds environment variables (e.g. VAEBENCH_FAMILIES).
     """
     cfg = workdir / "config.test.yaml"
     cfg.write_text(config if isinstance(config, str) else yaml.safe_dump(config, sort_keys=False))
@@ -76,7 +77,7 @@ def smk(workdir: Path, config: dict | str, *args: str, check: bool = True, timeo
         "--resources",
         "gpu=1",
     ]
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env = {**os.environ, "PYTHONHASHSEED": "0", **(env or {})}
     cmd = (offline_prefix() if offline else []) + cmd
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and out.returncode != 0:

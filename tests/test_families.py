@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from vaebench import VaebenchError, families, figstyle, names
@@ -50,3 +52,113 @@ def test_blank_cells_come_from_the_registry():
     for (model, metric), why in families.NOT_APPLICABLE.items():
         assert why in families.BY_KEY[model].not_applicable.values()
         assert names.not_applicable_reason(model, metric) == why
+
+
+# --- every family through the real training path, under both network presets -------------
+
+FAMILY_CFG = {
+    "dataset": {"name": "shapes"},
+    "models": list(families.MODEL_ORDER),
+    "betas": [4],
+    "seeds": [0],
+    "training": {"epochs": 1, "batch_size": 4, "learning_rate": 0.001, "checkpoint_every": 1},
+    "vqvae": {"num_embeddings": 8},
+    "vamp": {"number_components": 3},
+    "sampling": {"n_samples": 4, "gmm": {"n_components": 2}},
+}
+LATENT = {"small": 4, "celeba64": 16}
+
+
+@pytest.fixture(scope="module")
+def family_images():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (11, 3, 64, 64), dtype=np.uint8)  # 7 train (4 + 3), 4 val
+
+
+@pytest.mark.parametrize("preset", ["small", "celeba64"])
+@pytest.mark.parametrize("key", list(families.MODEL_ORDER))
+def test_every_family_trains_with_its_trainer_saves_and_reloads_identically(
+    tmp_path, family_images, key, preset
+):
+    """Build, one epoch with the family's own Pythae trainer (the one Pythae's training
+    pipeline picks), save, reload in eval mode: the reloaded model reconstructs the validation
+    images exactly as the trained one did (its recorded val_mse), twice the same."""
+    from pythae import trainers
+    from pythae.pipelines import TrainingPipeline
+
+    from vaebench import models, models_sample, models_train
+
+    fam = families.BY_KEY[key]
+    net = {"preset": preset, "latent_dim": LATENT[preset], "width": 8}
+    cfg = vb.validate({**FAMILY_CFG, "models": [key], "network": net})
+    run = vb.runs(cfg)[0]
+    params = vb.train_params(cfg, run)
+    train_x, val_x = family_images[:7], family_images[7:]
+
+    model = models.build(params)
+    assert type(model).__name__ == fam.pythae[0]
+    pipeline_cfg = type(TrainingPipeline(model=model).training_config).__name__
+    trainer = models_train.make_trainer(model, params, train_x, val_x, tmp_path / "work")
+    assert type(trainer).__name__ == models_train.TRAINER_CLASSES[fam.trainer]
+    assert pipeline_cfg == type(trainer).__name__ + "Config"
+    assert isinstance(trainer, getattr(trainers, models_train.TRAINER_CLASSES[fam.trainer]))
+
+    summary = models_train.train(
+        params, train_x, val_x, tmp_path / "model", tmp_path / "history.parquet",
+        tmp_path / "checkpoint.pt", log=lambda *a: None,
+    )  # fmt: skip
+    history = pd.read_parquet(tmp_path / "history.parquet")
+    assert len(history) == 1 and np.isfinite(history[["train_loss", "val_mse"]]).all().all()
+    for part in families.TRAINERS[fam.trainer]:  # the trainer's per-part losses are recorded
+        assert np.isfinite(history[part]).all(), part
+
+    loaded = models.load(tmp_path / "model")
+    assert not loaded.training and models.family(loaded) is fam
+    loader = models_train.DeviceBatches(val_x, 4, False, "cpu")
+    assert models_train.val_mse(loaded, loader) == summary["kept_val_mse"]
+    first, terms = models.reconstruct(loaded, val_x, elbo_samples=2, seed=0)
+    again, _ = models.reconstruct(models.load(tmp_path / "model"), val_x, elbo_samples=2, seed=0)
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == val_x.shape and 0 <= first.min() and first.max() <= 1
+    # per-image KL and -ELBO exist exactly where the registry says they apply
+    assert np.isnan(terms["kl"]).all() == (fam.no_kl is not None)
+    assert np.isnan(terms["nll_mc"]).all() == (fam.no_kl is not None)
+    if preset == "small":  # every sampler of the family draws images (PixelCNN: test_models)
+        for sampler in [s for s in fam.samplers if s != "pixelcnn"]:
+            x = models_sample.sample(loaded, vb.sampler_params(cfg, run, sampler), train_x, val_x)
+            assert x.shape == (4, 3, 64, 64) and x.dtype == np.uint8, sampler
+
+
+def test_each_family_gets_its_section_and_only_the_training_keys_it_reads():
+    cfg = _config()
+    for run in vb.runs(cfg):
+        fam, params = families.BY_KEY[run.model], vb.train_params(cfg, run)
+        assert (run.model in params) == (run.model in cfg), run.model
+        assert ("reconstruction_loss" in params["training"]) == fam.reconstruction_loss
+        assert ("learning_rate" in params["training"]) == (fam.trainer == "base")
+        others = set(families.MODEL_ORDER) - {run.model}
+        assert not others & set(params), run.model  # no other family's settings
+
+
+def test_a_family_registered_outside_the_registry_file_validates_its_section():
+    extra = families.Family(
+        "toy_ae", "toy AE", "#123456", "o", ("AE", "AEConfig"), "base", "deterministic",
+        ("gmm",), "pixel MSE", no_kl="no posterior", reconstruction_loss=False,
+        schema={"type": "object", "additionalProperties": False,
+                "properties": {"embedding_weight": {"type": "number", "default": 0.5}}},
+    )  # fmt: skip
+    saved = list(families.REGISTRY)
+    try:
+        families.register(extra)
+        vb._schema.cache_clear()
+        cfg = vb.validate({"dataset": {"name": "shapes"}, "models": ["toy_ae"], "seeds": [0]})
+        assert cfg["toy_ae"] == {"embedding_weight": 0.5}
+        with pytest.raises(VaebenchError, match=r"unknown key 'toy_ae.nope'"):
+            vb.validate({"dataset": {"name": "shapes"}, "models": ["toy_ae"], "seeds": [0],
+                         "toy_ae": {"nope": 1}})  # fmt: skip
+        assert families.FAMILY["toy_ae"] == "toy AE" and "toy AE" in families.PALETTE
+    finally:
+        families.REGISTRY[:] = saved
+        families._derive()
+        vb._schema.cache_clear()
+    assert "toy_ae" not in families.BY_KEY

@@ -169,7 +169,7 @@ REGISTRY: list[Family] = [
 ]  # fmt: skip
 
 BY_KEY: dict[str, Family] = {}
-MODEL_ORDER: tuple[str, ...] = ()
+MODEL_ORDER: list[str] = []
 FAMILY: dict[str, str] = {}
 SAMPLER_MODELS: dict[str, tuple[str, ...]] = {}
 NOT_APPLICABLE: dict[tuple[str, str], str] = {}
@@ -179,9 +179,8 @@ MARKERS: dict[str, str] = {}
 
 def _derive() -> None:
     """(Re)build the lookups from REGISTRY, in place, so every importer sees the same dicts."""
-    global MODEL_ORDER
     check()
-    MODEL_ORDER = tuple(f.key for f in REGISTRY)
+    MODEL_ORDER[:] = [f.key for f in REGISTRY]
     for target, items in (
         (BY_KEY, {f.key: f for f in REGISTRY}),
         (FAMILY, {f.key: f.label for f in REGISTRY}),

@@ -1,0 +1,116 @@
+"""Every registry family, plus a toy family registered by the test, through the real DAG."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, TINY, smk
+
+from vaebench import families
+
+pytestmark = pytest.mark.e2e
+
+# A family added from outside the registry file: an AE with a 2-dimensional latent space.
+TOY = '''
+from vaebench import families
+
+families.register(families.Family(
+    "toy_ae", "AE (d = 2)", "#000000", "o", ("AE", "AEConfig"), "base", "deterministic",
+    ("gmm",), "pixel MSE", no_kl="a deterministic encoder: no posterior, so no KL",
+    reconstruction_loss=False, fixed={"latent_dim": 2},
+))
+'''
+
+ALL = {
+    **TINY,
+    "study": "every",
+    "dataset": {**TINY["dataset"], "n_train": 32, "n_val": 8, "n_test": 8, "n_reference": 8},
+    "models": [*families.MODEL_ORDER, "toy_ae"],
+    "betas": [4],
+    "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001, "checkpoint_every": 1},
+    "vamp": {"number_components": 3},
+    "sampling": {"samplers": ["vamp", "gmm", "pixelcnn"], "n_samples": 8,
+                 "gmm": {"n_components": 2},
+                 "pixelcnn": {"epochs": 1, "n_layers": 2, "kernel_size": 3}},
+    "metrics": {"kid": {"subset_size": 4, "n_subsets": 2}, "n_boot": 20, "elbo_samples": 2},
+}  # fmt: skip
+OUT = "results/every"
+
+
+@pytest.fixture(scope="module")
+def every_family(tmp_path_factory):
+    work = tmp_path_factory.mktemp("every")
+    (work / "plugin").mkdir()
+    (work / "plugin" / "toy_family.py").write_text(TOY)
+    path = os.pathsep.join(filter(None, [str(work / "plugin"), os.environ.get("PYTHONPATH")]))
+    before = _repo_state()
+    smk(work, ALL, env={"VAEBENCH_FAMILIES": "toy_family", "PYTHONPATH": path}, timeout=1500)
+    assert _repo_state() == before  # adding the toy family changed no file of the project
+    return work
+
+
+def _repo_state() -> str:
+    out = subprocess.run(["git", "status", "--porcelain", "--", "src", "workflow", "Snakefile"],
+                         cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    return out.stdout
+
+
+def test_every_family_has_per_image_parquet_and_nulls_where_a_quantity_does_not_apply(
+    every_family,
+):
+    fams = {**families.BY_KEY}
+    keys = [*families.MODEL_ORDER, "toy_ae"]
+    no_kl = {k for k in families.MODEL_ORDER if fams[k].no_kl} | {"toy_ae"}
+    runs = sorted((every_family / OUT / "metrics").glob("**/reconstruction.parquet"))
+    by_model = {}
+    for path in runs:
+        df = pd.read_parquet(path)
+        by_model[df["model"].iloc[0]] = df
+    assert set(by_model) == set(keys)
+    for model, df in by_model.items():
+        assert len(df) == ALL["dataset"]["n_test"], model
+        assert np.isfinite(df[["mse", "ssim", "bce"]]).all().all(), model
+        for col in ("kl", "neg_elbo"):
+            assert df[col].isna().all() == (model in no_kl), (model, col)
+            assert df[col].notna().all() == (model not in no_kl), (model, col)
+        objective = model in ("vae", "beta_vae")
+        assert df["objective"].notna().all() == objective, model
+
+
+def test_every_family_has_a_table_row_with_blank_cells_where_it_should(every_family):
+    rec = pd.read_parquet(every_family / OUT / "tables/reconstruction.parquet")
+    labels = dict(zip(rec["model"], rec["label"], strict=True))
+    assert set(labels) == {*families.MODEL_ORDER, "toy_ae"}
+    assert labels["toy_ae"] == "AE (d = 2)"
+    assert labels["vae"] == "VAE (β = 1)" and labels["beta_vae"] == "β-VAE β=4"
+    order = [m for m in families.MODEL_ORDER if m != "vae"]  # VAE sits in the β sweep
+    assert [m for m in rec["model"] if m not in ("vae", "toy_ae")] == order
+    for _, row in rec.iterrows():
+        fam = families.BY_KEY.get(row["model"])
+        blank = set(fam.not_applicable) if fam else {"kl", "neg_elbo", "objective"}
+        for metric in ("kl", "neg_elbo", "objective"):
+            value = row[metric]
+            if metric in blank:
+                assert pd.isna(value), (row["model"], metric)  # null, never 0
+            else:
+                assert np.isfinite(value) and value != 0, (row["model"], metric)
+    md = (every_family / OUT / "tables/reconstruction.md").read_text()
+    rows = {line.split("|")[1].strip() for line in md.splitlines() if line.startswith("| ")}
+    assert set(rec["label"]) <= rows
+    for fam in families.REGISTRY:
+        if fam.no_kl:
+            assert fam.no_kl in md, fam.key  # the footnote says why the cell is blank
+
+
+def test_every_family_is_sampled_by_its_samplers(every_family):
+    gen = pd.read_parquet(every_family / OUT / "tables/generation.parquet")
+    got = set(zip(gen["model"], gen["sampler"], strict=True))
+    used = ALL["sampling"]["samplers"]
+    wanted = {(f.key, s) for f in families.REGISTRY for s in f.samplers if s in used}
+    wanted |= {("toy_ae", "gmm")}
+    assert got == wanted
+    assert np.isfinite(gen["fid"]).all()
