@@ -33,9 +33,9 @@ ALL = {
     "betas": [4],
     "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001, "checkpoint_every": 1},
     "vamp": {"number_components": 3},
-    "sampling": {"samplers": ["vamp", "gmm", "pixelcnn"], "n_samples": 8,
-                 "gmm": {"n_components": 2},
-                 "pixelcnn": {"epochs": 1, "n_layers": 2, "kernel_size": 3}},
+    # one sampler, VAMP's own prior, keeps this run short: every family samples with each of
+    # its samplers in test_families.py, and the DAG's sampling is test_e2e.py's
+    "sampling": {"samplers": ["vamp"], "n_samples": 8},
     "metrics": {"kid": {"subset_size": 4, "n_subsets": 2}, "n_boot": 20, "elbo_samples": 2},
 }  # fmt: skip
 OUT = "results/every"
@@ -106,11 +106,7 @@ def test_every_family_has_a_table_row_with_blank_cells_where_it_should(every_fam
             assert fam.no_kl in md, fam.key  # the footnote says why the cell is blank
 
 
-def test_every_family_is_sampled_by_its_samplers(every_family):
+def test_only_the_families_a_sampler_applies_to_are_sampled(every_family):
     gen = pd.read_parquet(every_family / OUT / "tables/generation.parquet")
-    got = set(zip(gen["model"], gen["sampler"], strict=True))
-    used = ALL["sampling"]["samplers"]
-    wanted = {(f.key, s) for f in families.REGISTRY for s in f.samplers if s in used}
-    wanted |= {("toy_ae", "gmm")}
-    assert got == wanted
+    assert list(zip(gen["model"], gen["sampler"], strict=True)) == [("vamp", "vamp")]
     assert np.isfinite(gen["fid"]).all()

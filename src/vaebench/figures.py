@@ -332,7 +332,7 @@ def learning_curves(
             series = (
                 [("train_loss", "-"), ("eval_loss", "--")]
                 if not is_parts
-                else [(c, st) for c, st in zip(parts, ("-", ":", "-."), strict=True) if c in h]
+                else [(c, st) for c, st in zip(parts, ("-", ":", "-."), strict=False) if c in h]
             )
             for col, ls in series:
                 y = h[col].to_numpy(np.float64)
@@ -342,7 +342,7 @@ def learning_curves(
                 ax.plot(h["epoch"], y, ls=ls, color=colour, lw=1.4)
             handles.append(Line2D([], [], color=colour, lw=1.4, label=label))
         styles = (
-            [(c.removesuffix("_loss"), st) for c, st in zip(parts, ("-", ":", "-."), strict=True)]
+            [(c.removesuffix("_loss"), st) for c, st in zip(parts, ("-", ":", "-."), strict=False)]
             if is_parts
             else [("train", "-"), ("eval", "--")]
         )

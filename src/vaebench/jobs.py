@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from vaebench import VaebenchError, io
+from vaebench import VaebenchError, families, io
 
 
 def run(smk: Any, job: Callable[..., Any], **kwargs: Any) -> None:
@@ -224,8 +224,10 @@ def per_image_frame(info: dict, x, x_hat, terms: dict[str, np.ndarray], lpips_mo
 
     Image metrics compare x with the deterministic reconstruction x_hat. From the posterior
     `terms` (models.reconstruct): kl; neg_elbo = nll_mc + kl, the Monte Carlo -ELBO, with its
-    standard error neg_elbo_se; objective = nll_mc + beta * kl (same standard error). VQ-VAE
-    has no KL: kl, neg_elbo, neg_elbo_se and objective are NaN, i.e. null in Parquet.
+    standard error neg_elbo_se; objective = nll_mc + beta * kl (same standard error). Every
+    quantity the family's registry entry says does not apply (no KL for deterministic
+    encoders, VQ-VAE, flows, HVAE, VAMP; no BCE + β·KL objective but for VAE and β-VAE) is
+    NaN, i.e. null in Parquet: never a number that means something else.
     """
     import pandas as pd
 
@@ -246,6 +248,8 @@ def per_image_frame(info: dict, x, x_hat, terms: dict[str, np.ndarray], lpips_mo
     df["neg_elbo_se"] = np.asarray(terms["nll_mc_se"], dtype=np.float64)
     beta = info["beta"]
     df["objective"] = nll + beta * kl if beta is not None else np.nan
+    for col in families.BY_KEY[info["model"]].not_applicable:
+        df[col] = np.nan
     ids = {k: info[k] for k in ("run", "model", "family", "beta", "seed")}
     head = pd.DataFrame({**ids, "image": np.arange(len(df))})
     head["beta"] = head["beta"].astype("float64")
