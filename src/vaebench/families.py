@@ -39,6 +39,9 @@ TRAINERS = {
 }
 ENCODERS = ("gaussian", "deterministic", "vector_quantised")
 FLOWS = (None, "planar", "iaf")  # a flow applied to z before the decoder (VAE-LinNF, VAE-IAF)
+OBJECTIVE_ONLY = (
+    "trained on another loss: BCE + β·KL is the training loss of VAE and β-VAE only"
+)
 # The per-image quantities a family may lack (metric names of vaebench.names).
 POSTERIOR_QUANTITIES = ("kl", "neg_elbo", "neg_elbo_se")
 
@@ -55,7 +58,7 @@ class Family:
       a point, or a grid of vectors to quantise. flow: the flow from the posterior sample to
       the decoder's input (FLOWS); the deterministic reconstruction decodes flow(mean).
     samplers: the samplers that apply, a subset of SAMPLERS.
-    loss: what it is trained on (the footnote of its blank `objective` cell).
+    loss: what it is trained on (the README's family list and the Hub model card).
     no_kl: why KL(q(z|x) || N(0, I)), and with it the Monte Carlo -ELBO, is blank for it
       (None: both apply). objective: trained on BCE + β·KL, so `objective` is its loss.
     reconstruction_loss: its Pythae config takes training.reconstruction_loss (else MSE or
@@ -92,8 +95,8 @@ class Family:
     def not_applicable(self) -> dict[str, str]:
         """Per-image quantity -> why its cell is blank for this family."""
         out = {q: self.no_kl for q in POSTERIOR_QUANTITIES} if self.no_kl else {}
-        if not self.objective:
-            out["objective"] = f"{self.label} is trained on {self.loss}, not on BCE + β·KL"
+        if not self.objective:  # one reason for all, so the tables give it one footnote
+            out["objective"] = OBJECTIVE_ONLY
         return out
 
 

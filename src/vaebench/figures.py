@@ -339,7 +339,8 @@ def learning_curves(
                 if not np.isfinite(y).any():
                     continue
                 positive &= bool(np.all(y[np.isfinite(y)] > 0))
-                ax.plot(h["epoch"], y, ls=ls, color=colour, lw=1.4)
+                one = len(y) == 1  # a single epoch is a point, not an invisible line
+                ax.plot(h["epoch"], y, ls=ls, color=colour, lw=1.4, marker="o" if one else None)
             handles.append(Line2D([], [], color=colour, lw=1.4, label=label))
         styles = (
             [(c.removesuffix("_loss"), st) for c, st in zip(parts, ("-", ":", "-."), strict=False)]
@@ -353,6 +354,10 @@ def learning_curves(
             for set_formatter in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
                 set_formatter(LogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epochs = sorted({int(e) for _, _, h in runs for e in h["epoch"]})
+        if len(epochs) == 1:  # the locator cannot make integer ticks on a zero-width range
+            ax.set_xticks(epochs)
+            ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss (Pythae units, per-model scale)")
         title = FAMILY.get(panel, panel)
