@@ -162,3 +162,10 @@ def test_a_family_registered_outside_the_registry_file_validates_its_section():
         families._derive()
         vb._schema.cache_clear()
     assert "toy_ae" not in families.BY_KEY
+
+
+def test_the_readme_lists_every_family_as_the_registry_does():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert families.markdown_table() in readme  # regenerate with `python -m vaebench.families`

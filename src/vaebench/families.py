@@ -65,6 +65,8 @@ class Family:
       its own loss is fixed by the model).
     swept: trained once per β of the config's `betas` (the β-VAE sweep).
     kl_weight: the fixed weight of the KL in its loss, its runs' `beta` (None: no such β).
+    decoder_weight_decay: its decoder's optimizer has weight decay = its section's reg_weight
+      (RAE-L2's regulariser, applied by the optimizer as in Pythae's training pipeline).
     fixed: Pythae config values the family fixes (not config keys).
     schema: the JSON schema of its hyperparameter section when the schema file lacks one.
     cost: training cost relative to a VAE step (SLURM runtime estimates).
@@ -86,6 +88,7 @@ class Family:
     flow: str | None = None
     swept: bool = False
     kl_weight: float | None = None
+    decoder_weight_decay: bool = False
     fixed: dict[str, Any] = field(default_factory=dict)
     schema: dict[str, Any] | None = None
     cost: float = 1.0
@@ -110,9 +113,9 @@ REGISTRY: list[Family] = [
     Family("ae", "AE", "#999999", "s", ("AE", "AEConfig"), "base", "deterministic", ("gmm",),
            "pixel MSE", no_kl=_POINT, reconstruction_loss=False, tags=("autoencoder",)),
     Family("vae", "VAE", "#0072B2", "D", ("VAE", "VAEConfig"), "base", "gaussian", _GAUSS,
-           "BCE + KL", objective=True, kl_weight=1.0, tags=("vae",)),
+           "the reconstruction loss + KL", objective=True, kl_weight=1.0, tags=("vae",)),
     Family("beta_vae", "β-VAE", "#E69F00", "o", ("BetaVAE", "BetaVAEConfig"), "base",
-           "gaussian", _GAUSS, "BCE + β·KL", objective=True, swept=True,
+           "gaussian", _GAUSS, "the reconstruction loss + β·KL", objective=True, swept=True,
            tags=("vae", "beta-vae")),
     Family("iwae", "IWAE", "#56B4E9", "v", ("IWAE", "IWAEConfig"), "base", "gaussian", _GAUSS,
            "the importance-weighted bound", tags=("vae", "iwae")),
@@ -132,7 +135,7 @@ REGISTRY: list[Family] = [
            "total-correlation estimate", cost=1.5, tags=("vae", "factor-vae", "disentanglement")),
     Family("disentangled_beta_vae", "Disentangled β-VAE", "#DDCC77", "h",
            ("DisentangledBetaVAE", "DisentangledBetaVAEConfig"), "base", "gaussian", _GAUSS,
-           "BCE + β·|KL − C|", tags=("vae", "beta-vae", "disentanglement")),
+           "the reconstruction loss + β·|KL − C|", tags=("vae", "beta-vae", "disentanglement")),
     Family("info_vae", "InfoVAE (MMD)", "#44AA99", "H", ("INFOVAE_MMD", "INFOVAE_MMD_Config"),
            "base", "gaussian", _GAUSS, "an ELBO plus an MMD term", tags=("vae", "info-vae")),
     Family("wae", "WAE (MMD)", "#332288", "X", ("WAE_MMD", "WAE_MMD_Config"), "base",
@@ -152,7 +155,7 @@ REGISTRY: list[Family] = [
            reconstruction_loss=False, cost=2.0, tags=("autoencoder", "rae")),
     Family("rae_l2", "RAE-L2", "#6699CC", "8", ("RAE_L2", "RAE_L2_Config"), "coupled_optimizer",
            "deterministic", ("gmm",), "pixel MSE plus decoder weight decay", no_kl=_POINT,
-           reconstruction_loss=False, tags=("autoencoder", "rae")),
+           reconstruction_loss=False, decoder_weight_decay=True, tags=("autoencoder", "rae")),
     Family("aae", "Adversarial AE", "#999933", "1", ("Adversarial_AE", "Adversarial_AE_Config"),
            "adversarial", "gaussian", _GAUSS, "a reconstruction loss plus a latent "
            "discriminator's adversarial loss", cost=1.5, tags=("autoencoder", "adversarial")),
@@ -227,6 +230,20 @@ def check() -> None:
             raise ValueError(f"family {f.key!r}: unknown trainer, encoder, flow or sampler")
 
 
+def markdown_table() -> str:
+    """The README's table of families (`python -m vaebench.families` prints it)."""
+    shown = {"kl": "KL", "neg_elbo": "−ELBO", "objective": "objective"}
+    rows = ["| key | family | Pythae class | trainer | encoder | trained on | samplers | blank |",
+            "|:---|:---|:---|:---|:---|:---|:---|:---|"]  # fmt: skip
+    for f in REGISTRY:
+        blank = ", ".join(name for q, name in shown.items() if q in f.not_applicable)
+        encoder = f.encoder.replace("_", "-") + (f" + {f.flow} flow" if f.flow else "")
+        cells = [f"`{f.key}`", f.label, f"`{f.pythae[0]}`", f.trainer.replace("_", "-"), encoder,
+                 f.loss, ", ".join(f.samplers), blank or "—"]  # fmt: skip
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def _load_extensions() -> None:
     import importlib
     import os
@@ -237,3 +254,6 @@ def _load_extensions() -> None:
 
 _derive()
 _load_extensions()
+
+if __name__ == "__main__":
+    print(markdown_table())

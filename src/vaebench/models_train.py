@@ -113,7 +113,8 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
     """The Pythae trainer of the model's family (families.TRAINERS, as Pythae's training
     pipeline picks it): the base trainer at training.learning_rate, or the adversarial and
     coupled-optimizer trainers at the per-part learning rates of the family's section.
-    RAE-L2's decoder gets weight decay reg_weight, as in Pythae's pipeline."""
+    RAE-L2's decoder gets weight decay reg_weight (Family.decoder_weight_decay), as in
+    Pythae's pipeline."""
     t, fam = params["training"], family(model)
     kwargs: dict[str, Any] = dict(
         output_dir=str(workdir),
@@ -127,7 +128,7 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
     if fam.trainer == "base":
         kwargs["learning_rate"] = t["learning_rate"]
     kwargs.update({k: v for k, v in section.items() if k.endswith("_learning_rate")})
-    if fam.trainer == "coupled_optimizer":
+    if fam.decoder_weight_decay:
         kwargs["decoder_optimizer_params"] = {"weight_decay": section["reg_weight"]}
     name = TRAINER_CLASSES[fam.trainer]
     cfg = getattr(trainers, f"{name}Config")(**kwargs)
