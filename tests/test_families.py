@@ -169,3 +169,16 @@ def test_the_readme_lists_every_family_as_the_registry_does():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert families.markdown_table() in readme  # regenerate with `python -m vaebench.families`
+
+
+def test_a_missing_extension_module_is_one_line_naming_the_variable():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VAEBENCH_FAMILIES": "no_such_family_module"}
+    out = subprocess.run([sys.executable, "-c", "import vaebench.config"], env=env,
+                         capture_output=True, text=True)  # fmt: skip
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert "VAEBENCH_FAMILIES" in last and "no_such_family_module" in last

@@ -245,11 +245,21 @@ def markdown_table() -> str:
 
 
 def _load_extensions() -> None:
+    """Import the modules named in VAEBENCH_FAMILIES (each calls `register`)."""
     import importlib
     import os
 
-    for name in filter(None, os.environ.get("VAEBENCH_FAMILIES", "").split(",")):
-        importlib.import_module(name.strip())
+    from vaebench import VaebenchError
+
+    names = [n.strip() for n in os.environ.get("VAEBENCH_FAMILIES", "").split(",")]
+    for name in filter(None, names):
+        try:
+            importlib.import_module(name)
+        except (ImportError, ValueError, TypeError) as err:
+            raise VaebenchError(
+                f"VAEBENCH_FAMILIES: module {name!r} did not register its family ({err}); put "
+                "it on PYTHONPATH, fix it or unset the variable"
+            ) from err
 
 
 _derive()

@@ -2,10 +2,11 @@
 import sys
 
 from vaebench import VaebenchError
-from vaebench import config as vb
-from vaebench import terminal
 
-try:
+try:  # importing config imports the family registry and its VAEBENCH_FAMILIES extensions
+    from vaebench import config as vb
+    from vaebench import terminal
+
     config.update(vb.validate(config, "config", workflow.overwrite_configfiles))
 except VaebenchError as err:
     sys.exit(f"vaebench: {err}")
