@@ -19,6 +19,7 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from vaebench import VaebenchError
+from vaebench import feature_metrics as FM
 from vaebench import metrics as M
 from vaebench.metrics_weights import write_random_weights
 
@@ -240,7 +241,7 @@ def test_inception_features_offline(crops, weights_cache):
     feats = M.inception_features(crops[:3], weights_cache, batch_size=2)
     assert feats.shape == (3, 2048) and feats.dtype == np.float64 and np.isfinite(feats).all()
     assert feats.std(0).max() > 0  # random weights still separate different images
-    assert abs(M.frechet_distance(feats, feats)) < 1e-6
+    assert abs(FM.frechet_distance(feats, feats)) < 1e-6
 
 
 def _reference_fid(f1, f2):
@@ -255,49 +256,49 @@ def test_frechet_distance():
     rng = np.random.default_rng(0)
     f1 = rng.standard_normal((500, 32)) @ rng.standard_normal((32, 32))
     f2 = rng.standard_normal((400, 32)) * 1.5 + 0.3
-    assert abs(M.frechet_distance(f1, f1)) < 1e-6
+    assert abs(FM.frechet_distance(f1, f1)) < 1e-6
     shift = rng.standard_normal(32)
-    assert M.frechet_distance(f1, f1 + shift) == pytest.approx(shift @ shift, rel=1e-9)
-    assert M.frechet_distance(f1, f2) == pytest.approx(_reference_fid(f1, f2), rel=1e-8)
-    assert M.frechet_distance(f1, f2) == pytest.approx(M.frechet_distance(f2, f1), rel=1e-10)
+    assert FM.frechet_distance(f1, f1 + shift) == pytest.approx(shift @ shift, rel=1e-9)
+    assert FM.frechet_distance(f1, f2) == pytest.approx(_reference_fid(f1, f2), rel=1e-8)
+    assert FM.frechet_distance(f1, f2) == pytest.approx(FM.frechet_distance(f2, f1), rel=1e-10)
     # Fewer samples than dimensions (the test and demo regime): singular covariances.
     g1 = rng.standard_normal((20, 2048)) * 3
-    assert abs(M.frechet_distance(g1, g1)) < 1e-6
-    assert M.frechet_distance(g1, g1 - 2.0) == pytest.approx(4.0 * 2048, rel=1e-9)
+    assert abs(FM.frechet_distance(g1, g1)) < 1e-6
+    assert FM.frechet_distance(g1, g1 - 2.0) == pytest.approx(4.0 * 2048, rel=1e-9)
     g1, g2 = rng.standard_normal((20, 128)) * 3, rng.standard_normal((30, 128)) + 1
     s1, s2 = np.cov(g1, rowvar=False), np.cov(g2, rowvar=False)
     eig = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()  # slow route
     mu = g1.mean(0) - g2.mean(0)
     expected = mu @ mu + np.trace(s1) + np.trace(s2) - 2 * eig
-    assert M.frechet_distance(g1, g2) == pytest.approx(expected, rel=1e-6)
+    assert FM.frechet_distance(g1, g2) == pytest.approx(expected, rel=1e-6)
 
 
 def test_kid():
     rng = np.random.default_rng(1)
     a, b = rng.standard_normal((600, 64)), rng.standard_normal((500, 64))
-    same_mean, same_std = M.kid(a, b, subset_size=200, n_subsets=20, seed=0)
-    shifted_mean, _ = M.kid(a, b + 0.5, subset_size=200, n_subsets=20, seed=0)
+    same_mean, same_std = FM.kid(a, b, subset_size=200, n_subsets=20, seed=0)
+    shifted_mean, _ = FM.kid(a, b + 0.5, subset_size=200, n_subsets=20, seed=0)
     assert abs(same_mean) < 3 * same_std + 1e-3  # unbiased: ~0 for one distribution
     assert shifted_mean > 20 * max(abs(same_mean), same_std)
-    assert M.kid(a, b, 200, 20, seed=0) == M.kid(a, b, 200, 20, seed=0)
+    assert FM.kid(a, b, 200, 20, seed=0) == FM.kid(a, b, 200, 20, seed=0)
     # One subset of everything is deterministic: same estimator as piq.KID.
-    ours, _ = M.kid(a[:300], b[:300] + 0.2, subset_size=300, n_subsets=1)
+    ours, _ = FM.kid(a[:300], b[:300] + 0.2, subset_size=300, n_subsets=1)
     theirs = piq.KID()(torch.from_numpy(a[:300]), torch.from_numpy(b[:300] + 0.2)).item()
     assert ours == pytest.approx(theirs, rel=1e-9)
     with pytest.raises(VaebenchError, match=r"metrics\.kid\.subset_size"):
-        M.kid(a, b, subset_size=501, n_subsets=2)
+        FM.kid(a, b, subset_size=501, n_subsets=2)
 
 
 def test_precision_recall():
     rng = np.random.default_rng(2)
     real = rng.standard_normal((300, 16))
-    assert M.precision_recall(real, real, k=3) == (1.0, 1.0)
-    assert M.precision_recall(real, real + 100.0, k=3) == (0.0, 0.0)
+    assert FM.precision_recall(real, real, k=3) == (1.0, 1.0)
+    assert FM.precision_recall(real, real + 100.0, k=3) == (0.0, 0.0)
     # Fakes squeezed to a small ball around the real mean: faithful, but poor coverage.
-    precision, recall = M.precision_recall(real, 0.05 * rng.standard_normal((300, 16)), k=3)
+    precision, recall = FM.precision_recall(real, 0.05 * rng.standard_normal((300, 16)), k=3)
     assert precision == 1.0 and recall < 0.2
     with pytest.raises(VaebenchError, match=r"metrics\.pr_k"):
-        M.precision_recall(real[:3], real[:3], k=3)
+        FM.precision_recall(real[:3], real[:3], k=3)
 
 
 @pytest.mark.parametrize("kernel, scales", [(11, 3), (7, 4)])

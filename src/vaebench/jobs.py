@@ -314,7 +314,7 @@ def generation_metrics(
     import pandas as pd
 
     _torch(threads)
-    from vaebench import metrics, models, stats
+    from vaebench import feature_metrics, metrics, models, stats
 
     meta = _metrics_meta(mcfg, weights_cache, {"run": info, "sampler": sampler})
     dev = _device()
@@ -322,8 +322,10 @@ def generation_metrics(
     real = io.load_npy(reference_features)
     fake = metrics.inception_features(x, weights_cache, dev, mcfg["batch_size"])
     subset = min(mcfg["kid"]["subset_size"], len(real), len(fake))
-    kid_mean, kid_std = metrics.kid(real, fake, subset, mcfg["kid"]["n_subsets"], seed=info["seed"])
-    precision, recall = metrics.precision_recall(real, fake, k=mcfg["pr_k"])
+    kid_mean, kid_std = feature_metrics.kid(
+        real, fake, subset, mcfg["kid"]["n_subsets"], seed=info["seed"]
+    )
+    precision, recall = feature_metrics.precision_recall(real, fake, k=mcfg["pr_k"])
     sizes, fids = stats.fid_curve(real, fake, seed=info["seed"])
     fid_inf, _, fid_inf_residual = stats.fid_infinity(sizes, fids)
     meta["generation"] = {
@@ -340,7 +342,7 @@ def generation_metrics(
     row = {
         **info,
         "sampler": sampler,
-        "fid": metrics.frechet_distance(real, fake),
+        "fid": feature_metrics.frechet_distance(real, fake),
         "fid_inf": fid_inf,
         "fid_inf_residual": fid_inf_residual,
         "kid_mean": kid_mean,

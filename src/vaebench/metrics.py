@@ -49,8 +49,8 @@ Per-image columns (float64), candidate x_hat against reference x:
            papers report. Alex and VGG scores are not comparable.
 
 Generation metrics work on Inception pool3 features (pytorch-fid's weights, through piq):
-FID with our own scipy Frechet distance (piq's iterative matrix square root stops early and
-gives FID(x, x) ~ 1.5), unbiased KID over equal-size subsets, and k-NN precision/recall.
+`inception_features` here, FID, KID and precision/recall on the features in
+`vaebench.feature_metrics`.
 """
 
 from __future__ import annotations
@@ -447,93 +447,3 @@ def inception_features(
         batch = _unit(images[i : i + batch_size], device, "x_hat").clamp_(0, 1)
         feats.append(model(batch)[0].flatten(1).double().cpu().numpy())
     return np.concatenate(feats)
-
-
-def _features(f, name: str) -> np.ndarray:
-    f = np.asarray(f, dtype=np.float64)
-    if f.ndim != 2 or len(f) < 2:
-        raise ValueError(f"{name}: expected an (N >= 2, D) feature array, got shape {f.shape}")
-    return f
-
-
-def frechet_distance(f1, f2) -> float:
-    """FID of two Inception feature sets: stats.frechet_distance (one implementation, torch
-    free, so that the FID∞ curve uses the same arithmetic) after checking their shapes."""
-    from vaebench import stats
-
-    f1, f2 = _features(f1, "f1"), _features(f2, "f2")
-    if f1.shape[1] != f2.shape[1]:
-        raise ValueError(f"feature dimensions differ: {f1.shape[1]} vs {f2.shape[1]}")
-    return stats.frechet_distance(f1, f2)
-
-
-def kid(f1, f2, subset_size: int, n_subsets: int, seed: int = 0) -> tuple[float, float]:
-    """Kernel Inception Distance: mean and std (ddof=0) of unbiased MMD^2 over subsets.
-
-    Kernel k(x, y) = (x.y / D + 1)^3. Each subset draws `subset_size` rows from each set
-    without replacement, so subset_size <= min(N1, N2): a row drawn twice would pair with
-    itself in the within-set sums and bias them. Equal sizes keep the estimator unbiased
-    whatever N1 and N2 are (piq.KID instead asserts or truncates on unequal N).
-    """
-    f1, f2 = _features(f1, "f1"), _features(f2, "f2")
-    m, d = subset_size, f1.shape[1]
-    if not 2 <= m <= min(len(f1), len(f2)):
-        raise VaebenchError(
-            f"config key metrics.kid.subset_size = {m} must be between 2 and min(N_real, "
-            f"N_generated) = {min(len(f1), len(f2))}: lower it or evaluate more images"
-        )
-    rng = np.random.default_rng(seed)
-    values = np.empty(n_subsets)
-    for s in range(n_subsets):
-        x = f1[rng.choice(len(f1), m, replace=False)]
-        y = f2[rng.choice(len(f2), m, replace=False)]
-        kxx, kyy, kxy = ((a @ b.T / d + 1) ** 3 for a, b in ((x, x), (y, y), (x, y)))
-        within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-        values[s] = within - 2 * kxy.mean()
-    return float(values.mean()), float(values.std())
-
-
-def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
-    return np.maximum(d2, 0.0, out=d2)
-
-
-def _row_step(n_cols: int) -> int:
-    return max(1, (1 << 24) // max(n_cols, 1))  # ~128 MB of float64 distances per chunk
-
-
-def _knn_radii2(f: np.ndarray, k: int) -> np.ndarray:
-    """Squared distance of each row to its k-th nearest other row (the row itself is 0th)."""
-    out = np.empty(len(f))
-    step = _row_step(len(f))
-    for i in range(0, len(f), step):
-        out[i : i + step] = np.partition(_sq_dists(f[i : i + step], f), k, axis=1)[:, k]
-    return out
-
-
-def _inside(query: np.ndarray, ref: np.ndarray, radii2: np.ndarray) -> float:
-    """Fraction of query rows inside at least one ball (ref_j, radius_j)."""
-    hits = 0
-    step = _row_step(len(ref))
-    for i in range(0, len(query), step):
-        hits += int((_sq_dists(query[i : i + step], ref) <= radii2[None, :]).any(1).sum())
-    return hits / len(query)
-
-
-def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall (Kynkaanniemi et al. 2019) on feature vectors.
-
-    Each set's manifold is the union of balls around its points with radius the distance to
-    the k-th nearest neighbour in the same set. Precision: share of fake points inside the
-    real manifold (fidelity); recall: share of real points inside the fake manifold
-    (coverage).
-    """
-    real, fake = _features(real, "real"), _features(fake, "fake")
-    if not 1 <= k < min(len(real), len(fake)):
-        raise VaebenchError(
-            f"config key metrics.pr_k = {k} must be between 1 and "
-            f"min(N_real, N_generated) - 1 = {min(len(real), len(fake)) - 1}"
-        )
-    precision = _inside(fake, real, _knn_radii2(real, k))
-    recall = _inside(real, fake, _knn_radii2(fake, k))
-    return precision, recall
