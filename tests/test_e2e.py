@@ -145,7 +145,8 @@ def test_bce_excess_of_an_image_with_itself_is_zero_through_the_real_job(tiny_st
     lp = metrics.load_lpips(tiny_study / "resources/weights")
     mcfg = vb.recon_metric_params(vb.validate(TINY))
     df = jobs.per_image_frame(vb.run_info(vb.run_by_id(vb.validate(TINY), "vae/seed~0")), test,
-                              test.astype(np.float32) / 255, terms, lp, mcfg)  # fmt: skip
+                              test.astype(np.float32) / 255, terms, lp, mcfg,
+                              reconstruction_loss="bce")  # fmt: skip
     assert (df["bce_excess"] == 0).all() and (df["mse"] == 0).all()
     assert (df["bce"] > 0).all()  # BCE of an image with itself is its entropy, not 0
 

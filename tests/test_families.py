@@ -182,3 +182,69 @@ def test_a_missing_extension_module_is_one_line_naming_the_variable():
     assert out.returncode != 0
     last = out.stderr.strip().splitlines()[-1]
     assert "VAEBENCH_FAMILIES" in last and "no_such_family_module" in last
+
+
+def test_vamp_samples_the_prior_it_was_trained_with(tmp_path):
+    """The vamp sampler draws from 1/C sum_k q(z|u_k) with the raw log-variances that VAMP's
+    training prior uses (Pythae's VAMPSampler squashes them with tanh): with one component
+    whose log-variance is about -6, the decoder's inputs have std about exp(-3), not ~0.6."""
+    import torch
+
+    from vaebench import models, models_sample
+
+    cfg = vb.validate({**FAMILY_CFG, "models": ["vamp"], "vamp": {"number_components": 1},
+                       "network": {"preset": "small", "latent_dim": 4, "width": 8}})  # fmt: skip
+    model = models.build(vb.train_params(cfg, vb.runs(cfg)[0])).eval()
+    with torch.no_grad():
+        model.encoder.log_var.bias -= 6.0
+        u = model.pseudo_inputs(model.idle_input).reshape(1, 3, 64, 64)
+        want = torch.exp(0.5 * model.encoder(u).log_covariance[0]).numpy()
+    seen = []
+    forward = model.decoder.forward
+    model.decoder.forward = lambda z: (seen.append(z.clone()), forward(z))[1]
+    x = models_sample.sample(model, vb.sampler_params(cfg, vb.runs(cfg)[0], "vamp"), None, None)
+    z = torch.cat(seen).numpy()
+    assert x.shape == (4, 3, 64, 64) and len(z) == 4
+    again = models_sample.sample_vamp(model, 2000, seed=1)
+    assert again.dtype == np.uint8
+    z = torch.cat(seen[1:]).numpy()  # the 2000 draws
+    np.testing.assert_allclose(z.std(axis=0), want, rtol=0.1)
+    assert (want < 0.1).all()  # tanh would have made every std at least exp(-0.5) = 0.61
+
+
+def test_a_key_pythae_does_not_know_is_refused_not_dropped():
+    from vaebench import models
+
+    bad = families.Family("typo_vae", "typo VAE", "#000001", "o", ("VAE", "VAEConfig"),
+                          "base", "gaussian", ("normal",), "ELBO",
+                          fixed={"reconstrution_loss": "mse"})  # fmt: skip
+    saved = list(families.REGISTRY)
+    try:
+        families.register(bad)
+        vb._schema.cache_clear()
+        net = {"preset": "small", "latent_dim": 4, "width": 8}
+        cfg = vb.validate({"dataset": {"name": "shapes"}, "models": ["typo_vae"], "seeds": [0],
+                           "network": net})  # fmt: skip
+        with pytest.raises(VaebenchError, match=r"'typo_vae'.*VAEConfig.*reconstrution_loss"):
+            models.build(vb.train_params(cfg, vb.runs(cfg)[0]))
+    finally:
+        families.REGISTRY[:] = saved
+        families._derive()
+        vb._schema.cache_clear()
+
+
+def test_objective_is_null_for_a_vae_trained_on_mse(tmp_path):
+    """BCE + β·KL is a VAE's training loss only under reconstruction_loss: bce."""
+    from vaebench import jobs, metrics
+    from vaebench.metrics_weights import write_random_weights
+
+    write_random_weights(tmp_path)
+    lp = metrics.load_lpips(tmp_path)
+    x = np.random.default_rng(0).integers(0, 256, (3, 3, 64, 64), dtype=np.uint8)
+    terms = {"kl": np.ones(3), "nll_mc": np.full(3, 5.0), "nll_mc_se": np.full(3, 0.1)}
+    info = {"run": "vae/seed~0", "model": "vae", "family": "VAE", "beta": 1.0, "seed": 0}
+    mcfg = vb.validate({"dataset": {"name": "shapes"}, "models": ["vae"], "seeds": [0]})["metrics"]
+    for loss, has_objective in (("bce", True), ("mse", False)):
+        df = jobs.per_image_frame(info, x, x / 255, terms, lp, mcfg, reconstruction_loss=loss)
+        assert df["objective"].notna().all() == has_objective, loss
+        assert (df["neg_elbo"] == 6.0).all()  # the Bernoulli -ELBO is reported either way

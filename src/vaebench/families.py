@@ -9,6 +9,10 @@ the tables' row order, labels and blank cells, the figures' colours and markers,
 card's tags and `vaebench.models.build` all come from here. Plain data only (no torch, no
 Pythae imports): Snakemake reads it on every invocation.
 
+Entries are code, like the rest of the package: editing one reruns no job (its train params
+are the config's keys); after changing what an entry builds, rerun its families' training
+(`snakemake --forcerun train`).
+
 Adding a family is one entry here, plus its networks in `vaebench.models` if the presets lack
 them (they cover Gaussian, deterministic and vector-quantised encoders and an image
 discriminator), plus its hyperparameters: a section named after its key in the config schema
@@ -110,7 +114,7 @@ _GAUSS = ("normal", "gmm")
 # richer posteriors and priors, then the quantised and adversarial families. Okabe-Ito
 # colours for the original study's four; distinct colours and markers for the rest.
 REGISTRY: list[Family] = [
-    Family("ae", "AE", "#999999", "s", ("AE", "AEConfig"), "base", "deterministic", ("gmm",),
+    Family("ae", "AE", "#999999", "P", ("AE", "AEConfig"), "base", "deterministic", ("gmm",),
            "pixel MSE", no_kl=_POINT, reconstruction_loss=False, tags=("autoencoder",)),
     Family("vae", "VAE", "#0072B2", "D", ("VAE", "VAEConfig"), "base", "gaussian", _GAUSS,
            "the reconstruction loss + KL", objective=True, kl_weight=1.0, tags=("vae",)),
@@ -118,7 +122,8 @@ REGISTRY: list[Family] = [
            "gaussian", _GAUSS, "the reconstruction loss + β·KL", objective=True, swept=True,
            tags=("vae", "beta-vae")),
     Family("iwae", "IWAE", "#56B4E9", "v", ("IWAE", "IWAEConfig"), "base", "gaussian", _GAUSS,
-           "the importance-weighted bound", tags=("vae", "iwae")),
+           "the importance-weighted bound", cost=4.0,  # decodes number_samples (10) z per image
+           tags=("vae", "iwae")),
     Family("vae_lin_nf", "VAE-LinNF", "#CC79A7", "^", ("VAE_LinNF", "VAE_LinNF_Config"),
            "base", "gaussian", _GAUSS, "an ELBO through planar flows", flow="planar",
            no_kl="its posterior is the flow-transformed q_K, not the Gaussian the analytic KL "
@@ -138,10 +143,10 @@ REGISTRY: list[Family] = [
            "the reconstruction loss + β·|KL − C|", tags=("vae", "beta-vae", "disentanglement")),
     Family("info_vae", "InfoVAE (MMD)", "#44AA99", "H", ("INFOVAE_MMD", "INFOVAE_MMD_Config"),
            "base", "gaussian", _GAUSS, "an ELBO plus an MMD term", tags=("vae", "info-vae")),
-    Family("wae", "WAE (MMD)", "#332288", "X", ("WAE_MMD", "WAE_MMD_Config"), "base",
+    Family("wae", "WAE (MMD)", "#332288", "x", ("WAE_MMD", "WAE_MMD_Config"), "base",
            "deterministic", _GAUSS, "pixel MSE plus an MMD term", no_kl=_POINT,
            reconstruction_loss=False, tags=("autoencoder", "wae")),
-    Family("vamp", "VAMP", "#AA4499", "P", ("VAMP", "VAMPConfig"), "base", "gaussian",
+    Family("vamp", "VAMP", "#AA4499", "+", ("VAMP", "VAMPConfig"), "base", "gaussian",
            ("vamp", "gmm"), "an ELBO with the VampPrior",
            no_kl="its prior is the VampPrior mixture, not N(0, I)", tags=("vae", "vamp")),
     Family("hvae", "HVAE", "#88CCEE", "*", ("HVAE", "HVAEConfig"), "base", "gaussian", _GAUSS,

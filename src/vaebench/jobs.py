@@ -219,7 +219,16 @@ PER_IMAGE_COLUMNS = ("bce", "bce_excess", "mse", "kl", "neg_elbo", "neg_elbo_se"
                      "psnr", "ssim", "ms_ssim", "gmsd", "lpips")  # fmt: skip
 
 
-def per_image_frame(info: dict, x, x_hat, terms: dict[str, np.ndarray], lpips_model, mcfg: dict):
+def per_image_frame(
+    info: dict,
+    x,
+    x_hat,
+    terms: dict[str, np.ndarray],
+    lpips_model,
+    mcfg: dict,
+    *,
+    reconstruction_loss: str | None,
+):
     """One row per image: identifying columns, then PER_IMAGE_COLUMNS.
 
     Image metrics compare x with the deterministic reconstruction x_hat. From the posterior
@@ -227,7 +236,9 @@ def per_image_frame(info: dict, x, x_hat, terms: dict[str, np.ndarray], lpips_mo
     standard error neg_elbo_se; objective = nll_mc + beta * kl (same standard error). Every
     quantity the family's registry entry says does not apply (no KL for deterministic
     encoders, VQ-VAE, flows, HVAE, VAMP; no BCE + β·KL objective but for VAE and β-VAE) is
-    NaN, i.e. null in Parquet: never a number that means something else.
+    NaN, i.e. null in Parquet: never a number that means something else. `objective` is
+    also null when the run trained on another reconstruction loss than BCE
+    (`reconstruction_loss`, from the model's training params): it is then not its loss.
     """
     import pandas as pd
 
@@ -250,6 +261,8 @@ def per_image_frame(info: dict, x, x_hat, terms: dict[str, np.ndarray], lpips_mo
     df["objective"] = nll + beta * kl if beta is not None else np.nan
     for col in families.BY_KEY[info["model"]].not_applicable:
         df[col] = np.nan
+    if reconstruction_loss != "bce":
+        df["objective"] = np.nan
     ids = {k: info[k] for k in ("run", "model", "family", "beta", "seed")}
     head = pd.DataFrame({**ids, "image": np.arange(len(df))})
     head["beta"] = head["beta"].astype("float64")
@@ -278,7 +291,9 @@ def recon_metrics(
     meta["checkpoint"] = trained["training"]["checkpoint"]
     post, meta["metrics"]["elbo"] = load_terms(terms)
     lp = metrics.load_lpips(weights_cache, _device())
-    df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), post, lp, mcfg)
+    loss = trained["training"].get("reconstruction_loss")
+    df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), post, lp, mcfg,
+                         reconstruction_loss=loss)  # fmt: skip
     io.save_parquet(out, df, meta)
 
 
@@ -357,7 +372,9 @@ def generation_metrics(
     set_level["beta"] = set_level["beta"].astype("float64")
     net = models.load(model, dev)
     x_hat, post, meta["metrics"]["elbo"] = _reconstruct(net, model, x, mcfg["elbo_samples"])
-    rt = per_image_frame(info, x, x_hat, post, metrics.load_lpips(weights_cache, dev), mcfg)
+    loss = _trained(model)["config"]["training"].get("reconstruction_loss")
+    lp = metrics.load_lpips(weights_cache, dev)
+    rt = per_image_frame(info, x, x_hat, post, lp, mcfg, reconstruction_loss=loss)
     rt.insert(5, "sampler", sampler)
     io.save_parquet(out_set, set_level, meta)
     io.save_parquet(out_roundtrip, rt, meta)

@@ -230,13 +230,28 @@ def model_config_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def pythae_config(cls: type, kwargs: dict[str, Any], family_key: str) -> Any:
+    """`cls(**kwargs)`, refusing keys the Pythae config class does not have: Pythae's configs
+    silently drop unknown keys, so a misspelt registry or section key would train another
+    model than the one the config describes."""
+    import dataclasses
+
+    unknown = sorted(set(kwargs) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise VaebenchError(
+            f"family {family_key!r}: {cls.__name__} has no field(s) {unknown}; fix the "
+            f"family's config section or its registry entry (vaebench.families)"
+        )
+    return cls(**kwargs)
+
+
 def build(params: dict[str, Any]) -> torch.nn.Module:
     """A fresh Pythae model for one run, of its family's classes (vaebench.families). Seeds
     torch first: Pythae seeds only inside train()."""
     seed_everything(params["seed"])
     fam, net = families.BY_KEY[params["model"]], params["network"]
     model_cls, config_cls = (getattr(pythae.models, name) for name in fam.pythae)
-    cfg = config_cls(**model_config_kwargs(params))
+    cfg = pythae_config(config_cls, model_config_kwargs(params), fam.key)
     model = model_cls(cfg, **_nets(net["preset"], fam, cfg, net["width"]))
     model.vaebench_family = fam.key
     return model

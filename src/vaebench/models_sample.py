@@ -2,7 +2,11 @@
 
 - `normal`: Pythae's NormalSampler (z ~ N(0, I) through the decoder): families with an N(0, I)
   prior (for VAE-LinNF, VAE-IAF and HVAE the prior of the decoder's input z_K).
-- `vamp`: Pythae's VAMPSampler: VAMP's learned mixture prior (its pseudo-inputs' posteriors).
+- `vamp`: VAMP's learned prior as trained: the uniform mixture of the pseudo-inputs'
+  posteriors q(z|u_k), with their raw log-variances. Not Pythae's VAMPSampler: it squashes the
+  log-variances with tanh (which the training prior does not: a component with log-variance
+  -6 would be sampled with std 0.61 instead of 0.05) and cycles through only the first
+  min(components, batch) pseudo-inputs.
 - `gmm`: a Gaussian mixture fitted on the training latents, for every family. Pythae's
   GaussianMixtureSampler fits on *sampled* z, asserts `train_data.max() >= 1` and cannot fit
   VQ-VAE's spatial code grids (sklearn wants 2-D input), so we fit the same estimator with
@@ -26,7 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pythae.samplers import NormalSampler, PixelCNNSampler, PixelCNNSamplerConfig, VAMPSampler
+from pythae.samplers import NormalSampler, PixelCNNSampler, PixelCNNSamplerConfig
 from pythae.trainers import BaseTrainerConfig
 
 from vaebench import VaebenchError
@@ -55,6 +59,21 @@ def _decode(model, z: torch.Tensor, batch_size: int = 256) -> np.ndarray:
         model.decoder(z[i : i + batch_size]).reconstruction for i in range(0, len(z), batch_size)
     ]
     return to_uint8(torch.cat(parts))
+
+
+@torch.inference_mode()
+def sample_vamp(model, n: int, seed: int) -> np.ndarray:
+    """n draws from VAMP's prior p(z) = 1/C sum_k q(z | u_k), the mixture `VAMP._log_p_z`
+    trains: a component k uniformly, then z ~ N(mu_k, exp(log_var_k)) through the decoder.
+    Draws come from a CPU generator seeded by `seed`."""
+    dev = next(model.parameters()).device
+    c = model.number_components
+    u = model.pseudo_inputs(model.idle_input.to(dev))
+    out = model.encoder(u.reshape((c, *model.model_config.input_dim)))
+    gen = torch.Generator().manual_seed(seed)
+    k = torch.randint(c, (n,), generator=gen).to(dev)
+    eps = torch.randn((n, out.embedding.shape[1]), generator=gen).to(dev)
+    return _decode(model, out.embedding[k] + torch.exp(0.5 * out.log_covariance[k]) * eps)
 
 
 def sample_gmm(model, train_x: np.ndarray, n: int, n_components: int, seed: int) -> np.ndarray:
@@ -124,10 +143,11 @@ def sample(model, params: dict[str, Any], train_x: np.ndarray, val_x: np.ndarray
     """`params` is config.sampler_params(...): sampler name, n_samples, seed and settings."""
     name, n, seed = params["sampler"], params["n_samples"], params["seed"]
     seed_everything(seed)
-    if name in ("normal", "vamp"):
-        prior = NormalSampler(model) if name == "normal" else VAMPSampler(model)
+    if name == "normal":
         with torch.inference_mode():
-            return to_uint8(prior.sample(num_samples=n, batch_size=min(n, 256)))
+            return to_uint8(NormalSampler(model).sample(num_samples=n, batch_size=min(n, 256)))
+    if name == "vamp":
+        return sample_vamp(model, n, seed)
     if name == "gmm":
         return sample_gmm(model, train_x, n, params["gmm"]["n_components"], seed)
     if name == "pixelcnn":

@@ -36,7 +36,14 @@ from pythae import trainers
 from pythae.data.datasets import DatasetOutput
 
 from vaebench import VaebenchError, families, io
-from vaebench.models import build, encode_decode, family, seed_everything, to_float
+from vaebench.models import (
+    build,
+    encode_decode,
+    family,
+    pythae_config,
+    seed_everything,
+    to_float,
+)
 from vaebench.runtime import device
 
 CHECKPOINT_RULES = ("last", "best_val_mse")
@@ -131,7 +138,7 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
     if fam.decoder_weight_decay:
         kwargs["decoder_optimizer_params"] = {"weight_decay": section["reg_weight"]}
     name = TRAINER_CLASSES[fam.trainer]
-    cfg = getattr(trainers, f"{name}Config")(**kwargs)
+    cfg = pythae_config(getattr(trainers, f"{name}Config"), kwargs, fam.key)
     train_ds, val_ds = Uint8Images(train_x), Uint8Images(val_x)  # for Pythae's sanity check
     trainer = getattr(trainers, name)(model, train_ds, val_ds, training_config=cfg)
     # CUDA-only speed options, off by default until measured on the user's GPU

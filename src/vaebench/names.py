@@ -138,9 +138,10 @@ BCE_EXCESS_NOTE = (
     "with each other (metric agreement, paired comparisons, round trip)."
 )
 OBJECTIVE_NOTE = (
-    "objective = E_q[BCE(decoder(z), x)] + β·KL, the training loss of VAE and β-VAE (the "
-    "original study's 'ELBO' column); −ELBO (MC) = E_q[BCE(decoder(z), x)] + KL, the negative "
-    "ELBO under a Bernoulli decoder."
+    "objective = E_q[BCE(decoder(z), x)] + β·KL, the training loss of VAE and β-VAE trained "
+    "with training.reconstruction_loss: bce (the original study's 'ELBO' column; blank for "
+    "runs trained on MSE, whose loss it is not); −ELBO (MC) = E_q[BCE(decoder(z), x)] + KL, "
+    "the negative ELBO under a Bernoulli decoder, whatever loss the model was trained on."
 )
 DETERMINISTIC_NOTE = (
     "BCE, BCE excess, MSE, PSNR, SSIM, MS-SSIM, GMSD and LPIPS score the deterministic "
