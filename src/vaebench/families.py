@@ -140,7 +140,7 @@ REGISTRY: list[Family] = [
            "total-correlation estimate", cost=1.5, tags=("vae", "factor-vae", "disentanglement")),
     Family("disentangled_beta_vae", "Disentangled β-VAE", "#DDCC77", "h",
            ("DisentangledBetaVAE", "DisentangledBetaVAEConfig"), "base", "gaussian", _GAUSS,
-           "the reconstruction loss + β·|KL − C|", tags=("vae", "beta-vae", "disentanglement")),
+           "the reconstruction loss + β·abs(KL − C)", tags=("vae", "beta-vae", "disentanglement")),
     Family("info_vae", "InfoVAE (MMD)", "#44AA99", "H", ("INFOVAE_MMD", "INFOVAE_MMD_Config"),
            "base", "gaussian", _GAUSS, "an ELBO plus an MMD term", tags=("vae", "info-vae")),
     Family("wae", "WAE (MMD)", "#332288", "x", ("WAE_MMD", "WAE_MMD_Config"), "base",
