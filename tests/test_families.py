@@ -99,9 +99,9 @@ def test_every_family_trains_with_its_trainer_saves_and_reloads_identically(
     assert type(model).__name__ == fam.pythae[0]
     pipeline_cfg = type(TrainingPipeline(model=model).training_config).__name__
     trainer = models_train.make_trainer(model, params, train_x, val_x, tmp_path / "work")
-    assert type(trainer).__name__ == models_train.TRAINER_CLASSES[fam.trainer]
+    assert type(trainer).__name__ == families.TRAINERS[fam.trainer].cls
     assert pipeline_cfg == type(trainer).__name__ + "Config"
-    assert isinstance(trainer, getattr(trainers, models_train.TRAINER_CLASSES[fam.trainer]))
+    assert isinstance(trainer, getattr(trainers, families.TRAINERS[fam.trainer].cls))
 
     summary = models_train.train(
         params, train_x, val_x, tmp_path / "model", tmp_path / "history.parquet",
@@ -109,7 +109,7 @@ def test_every_family_trains_with_its_trainer_saves_and_reloads_identically(
     )  # fmt: skip
     history = pd.read_parquet(tmp_path / "history.parquet")
     assert len(history) == 1 and np.isfinite(history[["train_loss", "val_mse"]]).all().all()
-    for part in families.TRAINERS[fam.trainer]:  # the trainer's per-part losses are recorded
+    for part in families.TRAINERS[fam.trainer].parts:  # the trainer's per-part losses are recorded
         assert np.isfinite(history[part]).all(), part
 
     loaded = models.load(tmp_path / "model")

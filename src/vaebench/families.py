@@ -23,7 +23,7 @@ in `_learning_rate` go to the family's trainer, every other key to its Pythae mo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 # Samplers in table order: the N(0, I) prior, VAMP's learned mixture prior, a Gaussian mixture
 # fitted on the training latents, and a PixelCNN prior over VQ-VAE's code grid.
@@ -34,12 +34,24 @@ SAMPLER_TITLES = {
     "gmm": "GMM fitted to the training codes",
     "pixelcnn": "PixelCNN prior over VQ-VAE codes",
 }
-# Pythae's trainers (pythae.pipelines.training picks one per model): their per-part losses.
+
+
+class Trainer(NamedTuple):
+    """A Pythae trainer: its class name in `pythae.trainers` (config class: name + "Config")
+    and the per-part losses its train_step/eval_step return after the total."""
+
+    cls: str
+    parts: tuple[str, ...]
+
+
+# Pythae's trainers, by kind (pythae.pipelines.training picks one per model).
 TRAINERS = {
-    "base": (),
-    "adversarial": ("autoencoder_loss", "discriminator_loss"),
-    "coupled_optimizer": ("encoder_loss", "decoder_loss"),
-    "coupled_adversarial": ("encoder_loss", "decoder_loss", "discriminator_loss"),
+    "base": Trainer("BaseTrainer", ()),
+    "adversarial": Trainer("AdversarialTrainer", ("autoencoder_loss", "discriminator_loss")),
+    "coupled_optimizer": Trainer("CoupledOptimizerTrainer", ("encoder_loss", "decoder_loss")),
+    "coupled_adversarial": Trainer(
+        "CoupledOptimizerAdversarialTrainer", ("encoder_loss", "decoder_loss", "discriminator_loss")
+    ),
 }
 ENCODERS = ("gaussian", "deterministic", "vector_quantised")
 FLOWS = (None, "planar", "iaf")  # a flow applied to z before the decoder (VAE-LinNF, VAE-IAF)

@@ -299,7 +299,7 @@ def learning_curves(
 
     def parts_of(panel: str) -> tuple[str, ...]:  # the trainer's per-part losses
         fam = families.BY_KEY.get(panel)
-        return families.TRAINERS[fam.trainer] if fam else ()
+        return families.TRAINERS[fam.trainer].parts if fam else ()
 
     with_parts = {
         m: [x for x in by_panel[m]

@@ -50,14 +50,7 @@ CHECKPOINT_RULES = ("last", "best_val_mse")
 OPTIMIZERS = ("optimizer", "autoencoder_optimizer", "encoder_optimizer", "decoder_optimizer",
               "discriminator_optimizer")  # fmt: skip
 # every trainer's per-part losses: one column each in every history.parquet (NaN where absent)
-PARTS = tuple(dict.fromkeys(p for parts in families.TRAINERS.values() for p in parts))
-# families.TRAINERS -> Pythae's trainer class name (its config class: that name + "Config")
-TRAINER_CLASSES = {
-    "base": "BaseTrainer",
-    "adversarial": "AdversarialTrainer",
-    "coupled_optimizer": "CoupledOptimizerTrainer",
-    "coupled_adversarial": "CoupledOptimizerAdversarialTrainer",
-}
+PARTS = tuple(dict.fromkeys(p for t in families.TRAINERS.values() for p in t.parts))
 
 
 class Uint8Images(torch.utils.data.Dataset):
@@ -137,7 +130,7 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
     kwargs.update({k: v for k, v in section.items() if k.endswith("_learning_rate")})
     if fam.decoder_weight_decay:
         kwargs["decoder_optimizer_params"] = {"weight_decay": section["reg_weight"]}
-    name = TRAINER_CLASSES[fam.trainer]
+    name = families.TRAINERS[fam.trainer].cls
     cfg = pythae_config(getattr(trainers, f"{name}Config"), kwargs, fam.key)
     train_ds, val_ds = Uint8Images(train_x), Uint8Images(val_x)  # for Pythae's sanity check
     trainer = getattr(trainers, name)(model, train_ds, val_ds, training_config=cfg)
@@ -172,7 +165,7 @@ def val_mse(model, loader: DeviceBatches) -> float:
 def _losses(out, trainer: str) -> tuple[float, dict[str, float]]:
     """Pythae returns a float, or (total, *parts) with the parts of families.TRAINERS."""
     if isinstance(out, tuple):
-        parts = families.TRAINERS[trainer]
+        parts = families.TRAINERS[trainer].parts
         return float(out[0]), dict(zip(parts, map(float, out[1:]), strict=True))
     return float(out), {}
 

@@ -20,7 +20,7 @@ from vaebench.families import (  # noqa: F401 (re-exported)
     FAMILY,
     MODEL_ORDER,
     NOT_APPLICABLE,
-    SAMPLER_TITLES,  # noqa: F401 (re-exported)
+    SAMPLER_TITLES,
 )
 from vaebench.families import SAMPLERS as SAMPLER_ORDER
 
