@@ -10,11 +10,13 @@ The work is split along its seams; this module re-exports the names callers use:
 - `vaebench.names`: metric names, directions, row labels and order, notes;
 - `vaebench.summaries`: reading metric files and building the table frames (statistics);
 - `vaebench.stats`: bootstrap, seed intervals, Holm, FID∞ (pure numpy/scipy);
-- `vaebench.render`: Parquet, plain CSV, Markdown and LaTeX output.
+- `vaebench.cells`: what each cell says (numbers to text, stand-in masking, blank-cell notes);
+- `vaebench.render`: Parquet, plain CSV, Markdown, LaTeX and HTML output.
 """
 
 from __future__ import annotations
 
+from vaebench.cells import auto_footnotes, fmt, mask_stand_in
 from vaebench.names import (
     DIVERGED,
     FAMILY,
@@ -43,9 +45,6 @@ from vaebench.names import (
     with_diverged,
 )
 from vaebench.render import (
-    auto_footnotes,
-    fmt,
-    mask_stand_in,
     tex_escape,
     to_csv_text,
     to_latex,
