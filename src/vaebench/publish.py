@@ -13,9 +13,10 @@ results/<study>/publish/<run>/, a folder ready for the Hub:
                                                      metric records; sha256 of every file here
     history.parquet, recon_grid.png, samples_<s>.png learning curve data and the grids
 
-Pythae pickles custom networks (cloudpickle, by reference): vaebench's `small` preset nets
-are classes of vaebench.models, so loading needs vaebench installed (the card says so);
-Pythae's own celeba64 benchmark nets need only Pythae. With publish.push the folder is
+Pythae pickles the networks by value (cloudpickle registers their module for it), so the
+folder loads with Pythae and torch alone, whether its nets are vaebench's `small` preset
+(vaebench.nets) or Pythae's celeba64 benchmark classes; a test loads one with vaebench
+blocked. With publish.push the folder is
 uploaded to publish.hf_repo with the user's token; the token is checked before anything is
 built or sent.
 """
@@ -123,15 +124,6 @@ def push(folder: str, repo: str, private: bool, run_id: str) -> str:
 # --- the card -------------------------------------------------------------------------------
 
 
-def needs_vaebench(model_dir: str | Path) -> bool:
-    """Whether the pickled networks reference vaebench's classes (they must be importable)."""
-    return any(
-        b"vaebench" in (Path(model_dir) / n).read_bytes()
-        for n in NETWORKS
-        if (Path(model_dir) / n).exists()
-    )
-
-
 def _dataset_text(d: dict[str, Any]) -> str:
     name = {"celeba": "CelebA (aligned)", "shapes": "vaebench's built-in shapes",
             "folder": "an image folder"}.get(d["name"], d["name"])  # fmt: skip
@@ -188,7 +180,7 @@ def _fmt(x: float) -> str:
 
 
 def card_text(params: dict[str, Any], summary: dict[str, Any], trained: dict[str, Any],
-              vaebench_needed: bool, samplers: list[str]) -> str:  # fmt: skip
+              samplers: list[str]) -> str:  # fmt: skip
     """The model card: YAML metadata (ModelCardData) and the text people read."""
     from huggingface_hub import ModelCard, ModelCardData
 
@@ -221,15 +213,9 @@ def card_text(params: dict[str, Any], summary: dict[str, Any], trained: dict[str
     install = [f"torch=={versions.get('torch', '2.14.1')}",
                f"pythae=={versions.get('pythae', '0.1.2')}"]  # fmt: skip
     needs = (
-        "The encoder and decoder are vaebench's own network classes (`vaebench.models`), "
-        "pickled by Pythae by reference: **vaebench must be installed** to load them, besides "
-        "Pythae and torch. vaebench installs from its source tree (`pip install -e .` in a "
-        f"checkout of commit `{trained.get('git_commit')}` or later)."
-        if vaebench_needed
-        else "The networks are Pythae's own benchmark classes: Pythae and torch suffice."
+        "Pythae saves the encoder and decoder pickled by value (cloudpickle), so Pythae and "
+        "torch suffice to load them: vaebench need not be installed."
     )
-    source = "\npip install -e <vaebench source folder>  # the networks' classes"
-    source = source if vaebench_needed else ""
     train = trained.get("config", {})
     t, net = train.get("training", {}), train.get("network", {})
     made_model = (f"`{info['model']}`{beta}, seed {info['seed']}, latent dim "
@@ -250,7 +236,7 @@ VAE-family models with perceptual metrics, with Pythae 0.1.2. Run `{run_id}` of 
 {needs}
 
 ```sh
-pip install {' '.join(install)}{source}
+pip install {' '.join(install)}
 ```
 
 ```python
@@ -330,7 +316,7 @@ def publish(
             shutil.copy2(grid, tmp / f"samples_{s}.png")
         io.save_json(tmp / "training_config.json", trained.get("config", {}))
         io.save_json(tmp / "metrics.json", {"run": params["run"], **summary})
-        card = card_text(params, summary, trained, needs_vaebench(model), samplers)
+        card = card_text(params, summary, trained, samplers)
         (tmp / "README.md").write_text(card)
         records = {
             "training": trained,
