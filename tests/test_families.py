@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vaebench import VaebenchError, families, figstyle, names
+from vaebench import VaebenchError, families, figstyle, names, schema
 from vaebench import config as vb
 
 
@@ -21,7 +21,7 @@ def _config(**extra) -> dict:
 def test_every_list_is_the_registrys():
     keys = [f.key for f in families.REGISTRY]
     assert list(vb.MODEL_ORDER) == keys == list(names.MODEL_ORDER)
-    assert vb._schema()["properties"]["models"]["items"]["enum"] == keys
+    assert schema.load()["properties"]["models"]["items"]["enum"] == keys
     assert vb.FAMILY is names.FAMILY is families.FAMILY
     assert names.NOT_APPLICABLE is families.NOT_APPLICABLE
     assert figstyle.PALETTE is families.PALETTE
@@ -150,7 +150,7 @@ def test_a_family_registered_outside_the_registry_file_validates_its_section():
     saved = list(families.REGISTRY)
     try:
         families.register(extra)
-        vb._schema.cache_clear()
+        schema.load.cache_clear()
         cfg = vb.validate({"dataset": {"name": "shapes"}, "models": ["toy_ae"], "seeds": [0]})
         assert cfg["toy_ae"] == {"embedding_weight": 0.5}
         with pytest.raises(VaebenchError, match=r"unknown key 'toy_ae.nope'"):
@@ -160,7 +160,7 @@ def test_a_family_registered_outside_the_registry_file_validates_its_section():
     finally:
         families.REGISTRY[:] = saved
         families._derive()
-        vb._schema.cache_clear()
+        schema.load.cache_clear()
     assert "toy_ae" not in families.BY_KEY
 
 
@@ -221,7 +221,7 @@ def test_a_key_pythae_does_not_know_is_refused_not_dropped():
     saved = list(families.REGISTRY)
     try:
         families.register(bad)
-        vb._schema.cache_clear()
+        schema.load.cache_clear()
         net = {"preset": "small", "latent_dim": 4, "width": 8}
         cfg = vb.validate({"dataset": {"name": "shapes"}, "models": ["typo_vae"], "seeds": [0],
                            "network": net})  # fmt: skip
@@ -230,7 +230,7 @@ def test_a_key_pythae_does_not_know_is_refused_not_dropped():
     finally:
         families.REGISTRY[:] = saved
         families._derive()
-        vb._schema.cache_clear()
+        schema.load.cache_clear()
 
 
 def test_objective_is_null_for_a_vae_trained_on_mse(tmp_path):

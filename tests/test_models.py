@@ -95,7 +95,7 @@ def test_training_writes_model_and_history(trained, images, model):
 def test_monte_carlo_elbo_is_an_expectation_over_q(trained, images, model):
     """nll_mc = mean over draws z = mu + sigma * eps of BCE(decoder(z), x), eps from the
     per-image generator; the same draws at any batch size; SE = std / sqrt(n)."""
-    from vaebench.metrics import bce_per_image
+    from vaebench.pixel_metrics import bce_per_image
 
     net = models.load(trained[model][0] / "model")
     x_hat, terms = models.reconstruct(net, images[:6], elbo_samples=5, seed=3, batch_size=4)

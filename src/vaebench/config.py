@@ -1,4 +1,4 @@
-"""Config validation and the config -> run table logic.
+"""The config -> run table logic, and every rule's params (validation: vaebench.schema).
 
 Snakemake parses this on every invocation, so it must stay light: no torch, no Pythae.
 Every job gets only the slice of the config it uses, built here by `canonical` (plain types,
@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 from vaebench import VaebenchError, families
-
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+from vaebench.schema import validate  # noqa: F401  (the workflow validates through config)
 
 # Families, their order and samplers: the registry (vaebench.families) is the one source.
 FAMILY, MODEL_ORDER, SAMPLER_MODELS = families.FAMILY, families.MODEL_ORDER, families.SAMPLER_MODELS
@@ -79,77 +77,6 @@ class Run:
 def format_beta(beta: float) -> str:
     """Stable text for a beta: 4 and 4.0 give '4', 0.5 gives '0.5'."""
     return f"{float(beta):g}"
-
-
-@cache
-def _schema() -> dict:
-    """The config schema, with its `models` list filled in from the family registry."""
-    import yaml
-
-    schema = yaml.safe_load(SCHEMA.read_text())
-    props = schema["properties"]
-    props["models"]["items"]["enum"] = list(MODEL_ORDER)
-    props["sampling"]["properties"]["samplers"]["items"]["enum"] = list(SAMPLER_ORDER)
-    props["sampling"]["properties"]["samplers"]["default"] = list(SAMPLER_ORDER)
-    for fam in families.REGISTRY:  # families registered outside the registry file
-        if fam.key not in props and fam.schema is not None:
-            props[fam.key] = {"default": {}, **fam.schema}
-    return schema
-
-
-def _key(path) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "<top level>"
-
-
-def validate(
-    config: dict[str, Any], source: str = "config", configfiles: list[str] | None = None
-) -> dict[str, Any]:
-    """Check `config` against the schema, fill in defaults, return a new dict.
-
-    Raises VaebenchError with one line naming the offending key. Defaults are filled for
-    every object the schema describes, also where the user gave the parent (unlike
-    snakemake.utils.validate, which fills only under `default: {}` parents). A config without
-    `study` is named after its (last) config file, e.g. `pilot.yaml` -> study `pilot`.
-    """
-    import jsonschema
-
-    config = json.loads(json.dumps(config))  # plain types, a private copy
-    if "study" not in config and configfiles:
-        config["study"] = Path(configfiles[-1]).stem
-    schema = _schema()
-    _fill_defaults(config, schema)
-    validator = jsonschema.Draft7Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.path), list(e.path)))
-    if errors:
-        err = jsonschema.exceptions.best_match(errors)
-        key = _key(err.absolute_path)
-        if err.validator == "additionalProperties":
-            extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
-            allowed = ", ".join(err.schema.get("properties", {}))
-            raise VaebenchError(
-                f"{source}: unknown key {_key([*err.absolute_path, extra[0]])!r}; "
-                f"allowed under {key}: {allowed}"
-            )
-        raise VaebenchError(f"{source}: key {key!r}: {err.message}")
-    if config["dataset"]["name"] != "shapes" and not config["dataset"]["root"]:
-        raise VaebenchError(
-            f"{source}: key 'dataset.root' must name the folder of the "
-            f"{config['dataset']['name']} dataset"
-        )
-    return config
-
-
-def _fill_defaults(instance: Any, schema: dict) -> None:
-    if not isinstance(instance, dict) or schema.get("type") != "object":
-        return
-    for name, sub in schema.get("properties", {}).items():
-        if name not in instance and "default" in sub:
-            instance[name] = json.loads(json.dumps(sub["default"]))
-        if name in instance:
-            _fill_defaults(instance[name], sub)
 
 
 def runs(config: dict[str, Any]) -> list[Run]:

@@ -7,6 +7,10 @@ line on the terminal that names the cause, instead of a traceback in a log file.
 The reconstruct job computes, besides the deterministic reconstructions, the per-image terms
 that need the model: the analytic KL and the Monte Carlo E_q[BCE] (with its standard error)
 of the -ELBO. They go to a small .npz that recon_metrics combines with the image metrics.
+
+The study-level jobs (`tables`, `figures`) live in vaebench.jobs_study and are imported here,
+so that every script calls `jobs.<name>`: a script's text is part of its rule's code, and
+Snakemake reruns a rule whose code changed.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from vaebench import VaebenchError, families, io
+from vaebench.jobs_study import figures, tables  # noqa: F401  (see the docstring)
 
 
 def run(smk: Any, job: Callable[..., Any], **kwargs: Any) -> None:
@@ -378,113 +383,3 @@ def generation_metrics(
     rt.insert(5, "sampler", sampler)
     io.save_parquet(out_set, set_level, meta)
     io.save_parquet(out_roundtrip, rt, meta)
-
-
-# --- aggregation: tables and figures -------------------------------------------------------
-
-
-def tables(
-    recon: list[str],
-    generation: list[str],
-    roundtrip: list[str],
-    n_boot: int,
-    out_dir: str,
-    diverged: list[dict] = (),
-    n_boot_comparisons: int = 10_000,
-    comparison_pairs: str = "default",
-    threads: int = 1,
-) -> None:
-    """The study's tables: reconstruction, generation, metric agreement, paired comparisons.
-
-    `diverged`: records of runs whose training diverged (vaebench.config.diverged_runs); their
-    rows say 'diverged' instead of numbers. The comparisons get their own bootstrap count:
-    after Holm's correction over the family, a p-value can only fall below 0.05 when the
-    count reaches stats.min_n_boot(family size), far above what a table interval needs.
-    """
-    from vaebench import agreement
-    from vaebench import tables as tb
-
-    out = Path(out_dir)
-    per_image, info = tb.load_metrics(recon)
-    set_level, ginfo = tb.load_metrics(generation)
-    rt, rinfo = tb.load_metrics(roundtrip)
-    per_image = tb.with_diverged(per_image, diverged)
-    set_level = tb.with_diverged(set_level, diverged, per_sampler=True)
-    rt = tb.with_diverged(rt, diverged, per_sampler=True)
-    official = info["weights_official"] and ginfo["weights_official"] and rinfo["weights_official"]
-    common = dict(
-        weights_official=official,
-        settings=info["settings"],
-        metadata=io.provenance(
-            {"n_boot": n_boot, "n_boot_comparisons": n_boot_comparisons,
-             "comparison_pairs": comparison_pairs}
-        ),  # fmt: skip
-    )
-    tb.write_table(
-        tb.reconstruction_table(per_image, n_boot=n_boot),
-        out / "reconstruction",
-        title="Reconstruction of held-out test images",
-        **common,
-    )
-    tb.write_table(
-        tb.generation_table(set_level, rt, n_boot=n_boot),
-        out / "generation",
-        title="Generation: FID/KID/precision/recall, and sample round-trip",
-        **common,
-    )
-    tb.write_table(
-        agreement.metric_agreement(per_image, n_boot=n_boot),
-        out / "metric_agreement",
-        title="Do the metrics agree? Kendall τ between metric rankings",
-        **common,
-    )
-    tb.write_table(
-        agreement.paired_comparisons(
-            per_image, n_boot=n_boot_comparisons, pairs=comparison_pairs
-        ),
-        out / "paired_comparisons",
-        title="Paired comparisons between rows (paired bootstrap, Holm-corrected)",
-        **common,
-    )
-
-
-def figures(
-    test: str,
-    recons: list[list[str]],
-    samples: list[list],
-    histories: list[list[str]],
-    recon_table: str,
-    agreement_table: str,
-    out_dir: str,
-    threads: int = 1,
-) -> None:
-    """The study's figures; `recons`, `histories` are [row label / run id, file] pairs in row
-    order and `samples` is [sampler, [[label, file], ...]] (vaebench.config.figure_files)."""
-    import pandas as pd
-
-    from vaebench import figures as fg
-
-    out = Path(out_dir)
-    table = pd.read_parquet(recon_table)
-    official = bool(table["weights_official"].all())
-    tau = pd.read_parquet(agreement_table)
-    fg.reconstruction_grid(
-        io.load_npy(test),
-        {k: io.load_npy(v) for k, v in recons},
-        out / "reconstruction_grid",
-        weights_official=official,
-    )
-    for sampler, files in samples:
-        fg.sample_grid(
-            {k: io.load_npy(v) for k, v in files},
-            out / f"samples_{sampler}",
-            weights_official=official,
-        )
-    fg.metric_vs_beta(table, out / "metric_vs_beta", weights_official=official)
-    fg.rate_distortion(table, out / "rate_distortion", weights_official=official)
-    fg.learning_curves(
-        {k: pd.read_parquet(v) for k, v in histories},
-        out / "learning_curves",
-        weights_official=official,
-    )
-    fg.agreement_heatmap(tau, out / "agreement_heatmap", weights_official=official)

@@ -30,9 +30,9 @@ Per-image columns (float64), candidate x_hat against reference x:
   ssim     piq.ssim's numbers: data_range=1, Gaussian kernel 11 / sigma 1.5, k1=0.01,
            k2=0.03, mean over channels. piq's automatic downsampling starts at 384 px, so at
            64 px this equals skimage structural_similarity(gaussian_weights=True, sigma=1.5,
-           use_sample_covariance=False, data_range=1). Computed by _ssim_cs (separable window
-           as two matrix products, ~2x faster than piq's grouped convolution on CPU); the
-           tests hold it to piq.ssim and scikit-image.
+           use_sample_covariance=False, data_range=1). Computed by pixel_metrics.ssim_cs
+           (separable window as two matrix products, ~2x faster than piq's grouped
+           convolution on CPU); the tests hold it to piq.ssim and scikit-image.
   ms_ssim  piq.multi_scale_ssim's numbers, data_range=1, with a configurable kernel and number
            of scales (config key metrics.ms_ssim). The paper's 11 / 5 scales needs >= 161 px;
            the default keeps SSIM's 11-px window with 3 scales (41 px), so the finest scale is
@@ -40,11 +40,12 @@ Per-image columns (float64), candidate x_hat against reference x:
            paper's weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) renormalised to sum to 1
            (piq renormalises any weights it is given). Tested against piq.multi_scale_ssim.
   gmsd     piq.gmsd's numbers, data_range=1: YIQ luminance, 2x2 average pooling (zero-padded
-           when odd), Prewitt gradients (zero padding), t = 170/255^2. Computed by _gmsd
-           (only the luminance, both images through one convolution: ~2.5x faster than
-           piq, which converts all three YIQ channels and checks its inputs); the tests hold
-           it to piq.gmsd. piq takes the population std of the similarity map (divides by n,
-           not n - 1): ~0.05% below the authors' MATLAB GMSD at 64 px.
+           when odd), Prewitt gradients (zero padding), t = 170/255^2. Computed by
+           pixel_metrics.gmsd (only the luminance, both images through one convolution:
+           ~2.5x faster than piq, which converts all three YIQ channels and checks its
+           inputs); the tests hold it to piq.gmsd. piq takes the population std of the
+           similarity map (divides by n, not n - 1): ~0.05% below the authors' MATLAB GMSD
+           at 64 px.
   lpips    lpips 0.1.4, AlexNet trunk, version 0.1, inputs scaled to [-1, 1]: the LPIPS that
            papers report. Alex and VGG scores are not comparable.
 
@@ -67,10 +68,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from vaebench import VaebenchError
+from vaebench import pixel_metrics as px
 from vaebench.metrics_weights import ALEXNET, INCEPTION, WeightFile, hub_dir, require_weights
+from vaebench.pixel_metrics import GMSD_T, SSIM_KERNEL, SSIM_SIGMA
 
 if TYPE_CHECKING:  # lpips and piq import torchvision (~2 s): only the jobs that use them pay
     import lpips
@@ -79,9 +81,6 @@ if TYPE_CHECKING:  # lpips and piq import torchvision (~2 s): only the jobs that
 METRIC_COLUMNS = ("bce", "bce_excess", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
 MS_SSIM_PAPER_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 PSNR_EPS = 1e-8  # piq.psnr's constant
-YIQ_LUMINANCE = (0.299, 0.587, 0.114)  # piq.rgb2yiq's Y row
-GMSD_T = 170 / 255**2  # piq.gmsd's default constant
-SSIM_KERNEL, SSIM_SIGMA = 11, 1.5
 FEATURE_DIM = 2048
 
 
@@ -127,7 +126,7 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
         "mse": "mean over C*H*W",
         "psnr": {"data_range": 1.0, "eps": PSNR_EPS, "identical_images_db": 80.0},
         "ssim": {
-            "impl": "piq.ssim's formula (vaebench.metrics._ssim_cs, tested equal)",
+            "impl": "piq.ssim's formula (vaebench.pixel_metrics.ssim_cs, tested equal)",
             "data_range": 1.0,
             "kernel_size": SSIM_KERNEL,
             "kernel_sigma": SSIM_SIGMA,
@@ -136,7 +135,7 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
             "downsample": "piq default (none below 384 px)",
         },
         "ms_ssim": {
-            "impl": "piq.multi_scale_ssim's formula (vaebench.metrics._ms_ssim, tested equal)",
+            "impl": "piq.multi_scale_ssim's formula (vaebench.pixel_metrics.ms_ssim, tested equal)",
             "data_range": 1.0,
             "kernel_size": ms_ssim_kernel,
             "kernel_sigma": SSIM_SIGMA,
@@ -145,7 +144,7 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
             "min_size": ms_ssim_min_size(ms_ssim_kernel, ms_ssim_scales),
         },
         "gmsd": {
-            "impl": "piq.gmsd's formula (vaebench.metrics._gmsd, tested equal)",
+            "impl": "piq.gmsd's formula (vaebench.pixel_metrics.gmsd, tested equal)",
             "data_range": 1.0,
             "t": GMSD_T,
             "std": "population (piq); sqrt((n-1)/n) below the MATLAB reference",
@@ -242,107 +241,6 @@ def _check_images(*arrays) -> None:
             )
 
 
-def _gaussian_band(size: int, kernel: int, like: torch.Tensor) -> torch.Tensor:
-    """The (size - kernel + 1, size) matrix G with G @ v = 'valid' Gaussian filtering of v.
-
-    piq's 2-D window exp(-(i^2 + j^2) / 2 sigma^2) / sum is the outer product of this
-    normalised 1-D window with itself, so G @ X @ G.T is piq's F.conv2d(X, window).
-    """
-    t = torch.arange(kernel, dtype=like.dtype, device=like.device) - (kernel - 1) / 2
-    g = torch.exp(-(t**2) / (2 * SSIM_SIGMA**2))
-    g = g / g.sum()
-    rows = torch.arange(size - kernel + 1, device=like.device)[:, None]
-    offset = torch.arange(size, device=like.device) - rows  # column j in row i's window
-    inside = (offset >= 0) & (offset < kernel)
-    return torch.where(inside, g[offset.clamp(0, kernel - 1)], 0.0)
-
-
-def _halve(t: torch.Tensor) -> torch.Tensor:
-    """F.avg_pool2d(t, 2) (an odd last row or column dropped), bitwise: the same four terms
-    in the same order, as strided slices, ~4x faster on CPU than the pooling kernel."""
-    h, w = t.shape[-2] // 2 * 2, t.shape[-1] // 2 * 2
-    t = t[..., :h, :w]
-    return (t[..., 0::2, 0::2] + t[..., 0::2, 1::2] + t[..., 1::2, 0::2] + t[..., 1::2, 1::2]) / 4
-
-
-def _ssim_cs(x: torch.Tensor, y: torch.Tensor, kernel: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """SSIM and contrast-structure terms per image and channel (N, C), as piq computes them.
-
-    Same formula, window and constants as piq's _ssim_per_channel (k1 0.01, k2 0.03,
-    data_range 1, 'valid' Gaussian window), but the separable window is applied as two
-    matrix products instead of a grouped 2-D convolution: ~2x faster on CPU for the five
-    filtered maps. The tests hold it to piq run in float64 within 3e-5 (float32 rounding).
-    """
-    gh, gw = _gaussian_band(x.shape[-2], kernel, x), _gaussian_band(x.shape[-1], kernel, x)
-    mu_x, mu_y, e_xx, e_yy, e_xy = gh @ torch.stack((x, y, x * x, y * y, x * y)) @ gw.T
-    mu_xx, mu_yy, mu_xy = mu_x * mu_x, mu_y * mu_y, mu_x * mu_y
-    c1, c2 = 0.01**2, 0.03**2
-    cs = (2 * (e_xy - mu_xy) + c2) / ((e_xx - mu_xx) + (e_yy - mu_yy) + c2)
-    ss = (2 * mu_xy + c1) / (mu_xx + mu_yy + c1) * cs
-    return ss.mean((-1, -2)), cs.mean((-1, -2))
-
-
-def _ms_ssim(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    kernel: int,
-    weights: torch.Tensor,
-    first: tuple[torch.Tensor, torch.Tensor] | None = None,
-) -> torch.Tensor:
-    """piq.multi_scale_ssim(reduction='none'): contrast-structure at every scale but the
-    last, SSIM at the last, halved by 2x2 average pooling (replicate-padded when odd).
-
-    `first`: the full-resolution (ssim, cs) from _ssim_cs with the same kernel, if already
-    computed for the SSIM column (the default window is the same), so it is not redone.
-    """
-    terms = []
-    for level in range(len(weights)):
-        if level:
-            if max(x.shape[-2] % 2, x.shape[-1] % 2):  # odd: replicate top and left
-                x, y = (F.pad(t, [1, 0, 1, 0], mode="replicate") for t in (x, y))
-            x, y = _halve(x), _halve(y)
-        ss, cs = first if level == 0 and first is not None else _ssim_cs(x, y, kernel)
-        terms.append(cs)
-    terms[-1] = ss
-    values = torch.relu(torch.stack(terms))
-    return torch.prod(values ** weights.view(-1, 1, 1), dim=0).mean(1)
-
-
-def bce_per_image(x_hat: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Per-image sum of torch's binary_cross_entropy terms (float32), in float64.
-
-    The formula and -100 clamp of torch's CPU kernel, written as tensor ops so the logs
-    are vectorised: 2.5x faster, and the per-image sums agree within 1e-8 relative.
-    `bce_per_image(x, x)` is the binary entropy sum H(x) (0 log 0 = 0 through the clamp).
-    Also the decoder term of vaebench.models' Monte Carlo -ELBO, so both use one formula.
-    """
-    log_p = torch.log(x_hat).clamp_(min=-100)
-    log_q = torch.log1p(-x_hat).clamp_(min=-100)
-    return ((x - 1) * log_q - x * log_p).sum((1, 2, 3), dtype=torch.float64)
-
-
-def _gmsd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """piq.gmsd(x, y, data_range=1, reduction='none') of RGB images, per image.
-
-    Same steps and constants (YIQ luminance, 2x2 average pooling after zero padding to even
-    size, normalised Prewitt kernels with zero padding, similarity with t = 170/255^2,
-    population std), but only the luminance is computed and both images go through one
-    convolution: ~2.5x faster than piq on CPU. Tested equal to piq.gmsd.
-    """
-    n = len(x)
-    weights = torch.tensor(YIQ_LUMINANCE, dtype=x.dtype, device=x.device)
-    lum = torch.einsum("nchw,c->nhw", torch.cat((x, y)), weights)[:, None]
-    if max(lum.shape[-2] % 2, lum.shape[-1] % 2):  # odd: zeros below and to the right
-        lum = F.pad(lum, [0, 1, 0, 1])
-    lum = _halve(lum)
-    prewitt = torch.tensor([[-1.0, 0.0, 1.0]] * 3, dtype=x.dtype, device=x.device) / 3
-    kernels = torch.stack((prewitt, prewitt.T))[:, None]
-    magnitude = F.conv2d(lum, kernels, padding=1).square().sum(1).sqrt()
-    a, b = magnitude[:n], magnitude[n:]
-    similarity = (2 * a * b + GMSD_T) / (a * a + b * b + GMSD_T)
-    return similarity.flatten(1).std(1, correction=0)
-
-
 def lpips_pair(model: lpips.LPIPS, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     """model(x0, x1).flatten() for inputs in [-1, 1], with both image sets through the AlexNet
     trunk as one channels-last batch: the same layers and arithmetic as lpips' forward (v0.1,
@@ -406,21 +304,21 @@ def reconstruction_metrics(
         ref = _unit(x[i : i + batch_size], device, "x")
         rec = _unit(x_hat[i : i + batch_size], device, "x_hat").clamp_(0, 1)
         with clock("bce"):
-            bce = bce_per_image(rec, ref)
+            bce = px.bce_per_image(rec, ref)
         with clock("bce_excess"):
-            bce_excess = (bce - bce_per_image(ref, ref)).clamp_(min=0)
+            bce_excess = (bce - px.bce_per_image(ref, ref)).clamp_(min=0)
         with clock("mse"):
             mse = (rec - ref).square().sum((1, 2, 3), dtype=torch.float64) / ref[0].numel()
         with clock("psnr"):
             psnr = -10 * torch.log10(mse + PSNR_EPS)
         with clock("ssim"):
-            full_res = _ssim_cs(rec, ref, SSIM_KERNEL)
+            full_res = px.ssim_cs(rec, ref, SSIM_KERNEL)
             ssim = full_res[0].mean(1)
         with clock("ms_ssim"):
             shared = full_res if ms_ssim_kernel == SSIM_KERNEL else None
-            ms_ssim = _ms_ssim(rec, ref, ms_ssim_kernel, scale_weights, shared)
+            ms_ssim = px.ms_ssim(rec, ref, ms_ssim_kernel, scale_weights, shared)
         with clock("gmsd"):
-            gmsd = _gmsd(rec, ref)
+            gmsd = px.gmsd(rec, ref)
         with clock("lpips"):
             lp = lpips_pair(lpips_model, rec * 2 - 1, ref * 2 - 1)
         values = (bce, bce_excess, mse, psnr, ssim, ms_ssim, gmsd, lp)

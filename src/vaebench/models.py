@@ -213,7 +213,7 @@ def mc_nll(
     """E_q[BCE(decoder(z), x)] per image (nats, float64) from `n` draws z ~ q(z|x), and its
     Monte Carlo standard error; images are indices first, first+1, ... of the evaluated set.
     NaN where the family has no such ELBO (no_kl); the standard error is NaN when n == 1."""
-    from vaebench.metrics import bce_per_image  # one BCE formula for metrics and -ELBO
+    from vaebench.pixel_metrics import bce_per_image  # one BCE formula for metrics and -ELBO
 
     nan = torch.full((x.shape[0],), math.nan, dtype=torch.float64)
     if not has_kl(model):
