@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vaebench import VaebenchError, figstyle, figures, figures_images
+from vaebench import VaebenchError, figstyle, figures, figures_images, figures_training
 from vaebench.agreement import metric_agreement, run_rank_agreement
 from vaebench.families import FAMILY
 from vaebench.tables import VAE_SWEEP_LABEL, reconstruction_table
@@ -64,7 +64,7 @@ def images() -> np.ndarray:
 def captured(monkeypatch):
     """The Figure objects the functions save (the files are still written)."""
     figs = []
-    for module in (figures, figures_images):
+    for module in (figures, figures_images, figures_training):
         real = module.save_figure
 
         def capture(fig, stem, real=real):
