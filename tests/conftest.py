@@ -85,9 +85,9 @@ def smk(workdir: Path, config: dict | str, *args: str, check: bool = True, timeo
     return out
 
 
-def pending(workdir: Path, config: dict | str) -> set[str]:
+def pending(workdir: Path, config: dict | str, env: dict[str, str] | None = None) -> set[str]:
     """Files a run would (re)create, from `snakemake -n --summary` (its `plan` column)."""
-    out = smk(workdir, config, "-n", "--summary").stdout.splitlines()
+    out = smk(workdir, config, "-n", "--summary", env=env).stdout.splitlines()
     header = next(i for i, line in enumerate(out) if line.startswith("output_file"))
     cols = out[header].split("\t")
     rows = [dict(zip(cols, line.split("\t"), strict=False)) for line in out[header + 1 :]]

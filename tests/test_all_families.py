@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT, TINY, smk
+from conftest import ROOT, TINY, pending, smk
 
 from vaebench import families
 
@@ -37,7 +37,17 @@ ALL = {
     # its samplers in test_families.py, and the DAG's sampling is test_e2e.py's
     "sampling": {"samplers": ["vamp"], "n_samples": 8},
     "metrics": {"kid": {"subset_size": 4, "n_subsets": 2}, "n_boot": 20, "elbo_samples": 2},
+    "compare_to": {"file": "published.csv", "label": "A paper"},
 }  # fmt: skip
+# Published values to compare with (made up for the test): a reconstruction metric, FID of a
+# sampler this study runs, and FID of one it does not run (N(0, I) for WAE).
+PUBLISHED = """model,beta,metric,sampler,value,source
+vae,,mse,,0.0125,Table 1
+beta_vae,4,mse,,0.0130,Table 1
+ae,,mse,,0.0100,Table 1
+vamp,,fid,vamp,61.5,Table 2
+wae,,fid,normal,55.0,Table 2
+"""
 OUT = "results/every"
 
 
@@ -46,11 +56,16 @@ def every_family(tmp_path_factory):
     work = tmp_path_factory.mktemp("every")
     (work / "plugin").mkdir()
     (work / "plugin" / "toy_family.py").write_text(TOY)
-    path = os.pathsep.join(filter(None, [str(work / "plugin"), os.environ.get("PYTHONPATH")]))
+    (work / "published.csv").write_text(PUBLISHED)
     before = _repo_state()
-    smk(work, ALL, env={"VAEBENCH_FAMILIES": "toy_family", "PYTHONPATH": path}, timeout=1500)
+    smk(work, ALL, env=_env(work), timeout=1500)
     assert _repo_state() == before  # adding the toy family changed no file of the project
     return work
+
+
+def _env(work) -> dict[str, str]:
+    path = os.pathsep.join(filter(None, [str(work / "plugin"), os.environ.get("PYTHONPATH")]))
+    return {"VAEBENCH_FAMILIES": "toy_family", "PYTHONPATH": path}
 
 
 def _repo_state() -> str:
@@ -110,3 +125,32 @@ def test_only_the_families_a_sampler_applies_to_are_sampled(every_family):
     gen = pd.read_parquet(every_family / OUT / "tables/generation.parquet")
     assert list(zip(gen["model"], gen["sampler"], strict=True)) == [("vamp", "vamp")]
     assert np.isfinite(gen["fid"]).all()
+
+
+def test_published_numbers_sit_next_to_the_studys_own(every_family):
+    cmp = pd.read_parquet(every_family / OUT / "tables/compared.parquet")
+    rec = pd.read_parquet(every_family / OUT / "tables/reconstruction.parquet")
+    gen = pd.read_parquet(every_family / OUT / "tables/generation.parquet")
+    # one row per study row for MSE (every row has one), FID where either side has a number
+    mse = cmp[cmp["metric"] == "mse"].set_index("label")
+    assert list(mse.index) == list(rec["label"])
+    np.testing.assert_array_equal(mse["measured"], rec.set_index("label")["mse"][mse.index])
+    np.testing.assert_array_equal(mse["n_measured"], rec["n_images"])
+    published = mse["published"].dropna().to_dict()
+    assert published == {"VAE (β = 1)": 0.0125, "β-VAE β=4": 0.0130, "AE": 0.0100}
+    fid = cmp[cmp["metric"] == "fid"]
+    pairs = list(zip(fid["model"], fid["sampler"], strict=True))
+    assert pairs == [("wae", "normal"), ("vamp", "vamp")]
+    vamp = fid[fid["model"] == "vamp"].iloc[0]
+    assert vamp["measured"] == gen["fid"].iloc[0] and vamp["published"] == 61.5
+    wae = fid[fid["model"] == "wae"].iloc[0]
+    assert pd.isna(wae["measured"]) and wae["published"] == 55.0  # not run here: null, not 0
+    md = (every_family / OUT / "tables/compared.md").read_text()
+    assert "| A paper |" in md and "'vaebench' is blank where this study has no such number" in md
+    assert "'A paper' is blank where the file gives no value" in md
+    # a changed published value reruns the compare job only
+    (every_family / "published.csv").write_text(PUBLISHED.replace("61.5", "60.0"))
+    stale = pending(every_family, ALL, env=_env(every_family))
+    assert {p.rsplit("/", 1)[-1] for p in stale} == {
+        f"compared.{ext}" for ext in ("parquet", "csv", "md", "tex", "html")
+    }

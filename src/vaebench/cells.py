@@ -39,6 +39,9 @@ ROW_VALUES = (
     "p",
     "p_holm",
     "verdict",
+    "measured",
+    "measured_lo",
+    "measured_hi",
 )
 
 

@@ -26,6 +26,7 @@ FAMILY, MODEL_ORDER, SAMPLER_MODELS = families.FAMILY, families.MODEL_ORDER, fam
 SAMPLER_ORDER = families.SAMPLERS
 RUN_PATTERN = families.run_pattern()
 RESULTS = "results"
+TABLE_FORMATS = ("parquet", "csv", "md", "tex", "html")  # what vaebench.render writes
 
 # What dataset.root must hold, per dataset (data.py's errors and the dry-run warning say it).
 LAYOUT_HELP = {
@@ -315,6 +316,13 @@ def track_outputs(config: dict[str, Any], runs: list[Run]) -> list[str]:
         return []
     base = study_dir(config)
     return [f"{base}/tracking/{r.id}.json" for r in runs] + [f"{base}/tracking/study.json"]
+
+
+def compare_outputs(config: dict[str, Any]) -> list[str]:
+    """tables/compared.* when compare_to.file is set (published numbers next to the study's)."""
+    if not config["compare_to"]["file"]:
+        return []
+    return [f"{study_dir(config)}/tables/compared.{ext}" for ext in TABLE_FORMATS]
 
 
 def hub_repo_id(pattern: str, run: Run, study: str) -> str:

@@ -8,9 +8,9 @@ The reconstruct job computes, besides the deterministic reconstructions, the per
 that need the model: the analytic KL and the Monte Carlo E_q[BCE] (with its standard error)
 of the -ELBO. They go to a small .npz that recon_metrics combines with the image metrics.
 
-The study-level jobs (`tables`, `figures`) live in vaebench.jobs_study and are imported here,
-so that every script calls `jobs.<name>`: a script's text is part of its rule's code, and
-Snakemake reruns a rule whose code changed.
+The study-level jobs (`tables`, `figures`, `compare`) live in vaebench.jobs_study and are
+imported here, so that every script calls `jobs.<name>`: a script's text is part of its
+rule's code, and Snakemake reruns a rule whose code changed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from vaebench import VaebenchError, families, io
-from vaebench.jobs_study import figures, tables  # noqa: F401  (see the docstring)
+from vaebench.jobs_study import compare, figures, tables  # noqa: F401  (see the docstring)
 
 
 def run(smk: Any, job: Callable[..., Any], **kwargs: Any) -> None:

@@ -1,6 +1,8 @@
-"""The study-level jobs: the tables and the figures, from every run's metric files.
+"""The study-level jobs: the tables and the figures, from every run's metric files, and the
+table of published numbers next to the study's (`compare`).
 
-Called through vaebench.jobs (`jobs.tables`, `jobs.figures`), which wraps every job alike.
+Called through vaebench.jobs (`jobs.tables`, `jobs.figures`, `jobs.compare`), which wraps
+every job alike.
 """
 
 from __future__ import annotations
@@ -115,3 +117,25 @@ def figures(
         weights_official=official,
     )
     fg.agreement_heatmap(tau, out / "agreement_heatmap", weights_official=official)
+
+
+def compare(
+    recon_table: str, generation_table: str, published: str, label: str, out_dir: str,
+    threads: int = 1,
+) -> None:  # fmt: skip
+    """tables/compared.*: published values (config compare_to) next to the study's own."""
+    import pandas as pd
+
+    from vaebench import comparison
+    from vaebench import tables as tb
+
+    recon, generation = pd.read_parquet(recon_table), pd.read_parquet(generation_table)
+    pub = comparison.read_published(published)
+    official = recon["weights_official"].all() and generation["weights_official"].all()
+    tb.write_table(
+        comparison.comparison_table(recon, generation, pub, label),
+        Path(out_dir) / "compared",
+        title=f"This study next to {label}",
+        weights_official=bool(official),
+        metadata=io.provenance({"compare_to": {"file": published, "label": label}}),
+    )

@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from vaebench.cells import METRIC_KEYS, auto_footnotes, display, mask_stand_in
+from vaebench.config import TABLE_FORMATS
 from vaebench.io import atomic_path, provenance, save_parquet
 from vaebench.metric_files import settings_footnotes
 from vaebench.names import STAND_IN, WEIGHTS_WARNING, metric_base
@@ -340,7 +341,7 @@ def write_table(
         **df.attrs.get("table_metadata", {}),
         **(metadata or {}),
     }
-    paths = {s: Path(f"{stem}.{s}") for s in ("parquet", "csv", "md", "tex", "html")}
+    paths = {s: Path(f"{stem}.{s}") for s in TABLE_FORMATS}
     save_parquet(paths["parquet"], data, meta)
     view = df.reset_index(drop=True)
     texts = {

@@ -70,6 +70,12 @@ def validate(
                 f"allowed under {key}: {allowed}"
             )
         raise VaebenchError(f"{source}: key {key!r}: {err.message}")
+    published = config["compare_to"]["file"]
+    if published and not Path(published).is_file():
+        raise VaebenchError(
+            f"{source}: key 'compare_to.file': no file {published}; give the CSV of published "
+            "values (see the README's 'Comparing with published numbers') or remove the key"
+        )
     if config["dataset"]["name"] != "shapes" and not config["dataset"]["root"]:
         raise VaebenchError(
             f"{source}: key 'dataset.root' must name the folder of the "

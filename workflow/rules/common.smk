@@ -111,12 +111,13 @@ def all_outputs():
         out += run_outputs(run) + metric_outputs(run)
     out += vb.track_outputs(config, RUNS)  # share.smk: tracking records, when on
     out += vb.publish_outputs(config, RUNS)  # share.smk: Hub folders, when on
+    out += vb.compare_outputs(config)  # report.smk: published numbers, when given
     return out + TABLES + FIGURES
 
 
 # --- aggregate outputs: tables and figures ----------------------------------------------
 TABLE_NAMES = ["reconstruction", "generation", "metric_agreement", "paired_comparisons"]
-TABLE_EXTS = ["parquet", "csv", "md", "tex", "html"]
+TABLE_EXTS = list(vb.TABLE_FORMATS)
 TABLES = expand(
     f"{STUDY}/tables/{{name}}.{{ext}}",
     name=TABLE_NAMES,

@@ -1,6 +1,7 @@
 localrules:
     tables,
     figures,
+    compare,
 
 
 rule tables:
@@ -40,3 +41,22 @@ rule figures:
         files=figure_files(),
     script:
         "../scripts/figures.py"
+
+
+rule compare:
+    input:
+        recon_table=f"{STUDY}/tables/reconstruction.parquet",
+        generation_table=f"{STUDY}/tables/generation.parquet",
+        published=config["compare_to"]["file"] or [],
+    output:
+        vb.compare_outputs(config),
+    log:
+        f"{STUDY}/logs/compare.log",
+    benchmark:
+        f"{STUDY}/benchmarks/compare.tsv"
+    conda:
+        "../../envs/vaebench.yaml"
+    params:
+        label=config["compare_to"]["label"],
+    script:
+        "../scripts/compare.py"
