@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -98,6 +99,7 @@ def test_the_card_parses_and_its_metrics_equal_the_tables(study):
         assert {"vaebench", "pythae"} <= set(card.data.tags)
         assert card.data.datasets == ["shapes"]
         assert "vaebench need not be installed" in card.text  # the networks are pickled by value
+        assert f"with Python {platform.python_version()}" in card.text  # pickles hold bytecode
         assert "Stand-in metric weights" in card.text
         results = card.data.eval_results
         assert results and {r.task_type for r in results} == {"image-to-image"}

@@ -87,7 +87,7 @@ def mask_stand_in(df: pd.DataFrame) -> pd.DataFrame:
         for c in ROW_VALUES:
             if c in out:
                 out[c] = out[c].astype(object)
-                out.loc[rows, c] = STAND_IN
+                out.loc[rows & out[c].notna(), c] = STAND_IN  # a blank cell stays blank
     return out
 
 

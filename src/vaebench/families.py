@@ -13,7 +13,7 @@ Entries are code, like the rest of the package: editing one reruns no job (its t
 are the config's keys); after changing what an entry builds, rerun its families' training
 (`snakemake --forcerun train`).
 
-Adding a family is one entry here, plus its networks in `vaebench.models` if the presets lack
+Adding a family is one entry here, plus its networks in `vaebench.nets` if the presets lack
 them (they cover Gaussian, deterministic and vector-quantised encoders and an image
 discriminator), plus its hyperparameters: a section named after its key in the config schema
 (or `Family.schema` for a family registered outside this file). Keys of that section ending

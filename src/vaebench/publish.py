@@ -212,9 +212,12 @@ def card_text(params: dict[str, Any], summary: dict[str, Any], trained: dict[str
     )  # fmt: skip
     install = [f"torch=={versions.get('torch', '2.14.1')}",
                f"pythae=={versions.get('pythae', '0.1.2')}"]  # fmt: skip
+    py = versions.get("python", "")
     needs = (
-        "Pythae saves the encoder and decoder pickled by value (cloudpickle), so Pythae and "
-        "torch suffice to load them: vaebench need not be installed."
+        "Pythae saves the networks (encoder, decoder and, for VAE-GAN, discriminator) pickled "
+        "by value (cloudpickle), so Pythae and torch suffice to load them: vaebench need not "
+        f"be installed. The pickles hold Python bytecode: load them with Python {py}, the "
+        "version that wrote them."
     )
     train = trained.get("config", {})
     t, net = train.get("training", {}), train.get("network", {})

@@ -76,6 +76,10 @@ def validate(
             f"{source}: key 'compare_to.file': no file {published}; give the CSV of published "
             "values (see the README's 'Comparing with published numbers') or remove the key"
         )
+    if published:  # checked now, not hours later in the compare job
+        from vaebench.comparison import read_published
+
+        read_published(published)
     if config["dataset"]["name"] != "shapes" and not config["dataset"]["root"]:
         raise VaebenchError(
             f"{source}: key 'dataset.root' must name the folder of the "
