@@ -33,19 +33,19 @@ ALL = {
     "betas": [4],
     "training": {"epochs": 1, "batch_size": 8, "learning_rate": 0.001, "checkpoint_every": 1},
     "vamp": {"number_components": 3},
-    # one sampler, VAMP's own prior, keeps this run short: every family samples with each of
-    # its samplers in test_families.py, and the DAG's sampling is test_e2e.py's
-    "sampling": {"samplers": ["vamp"], "n_samples": 8},
+    # one sampler for every family: the GMM on the training codes, the one every family has
+    # (each family samples with each of its samplers in test_families.py)
+    "sampling": {"samplers": ["gmm"], "n_samples": 8, "gmm": {"n_components": 2}},
     "metrics": {"kid": {"subset_size": 4, "n_subsets": 2}, "n_boot": 20, "elbo_samples": 2},
     "compare_to": {"file": "published.csv", "label": "A paper"},
 }  # fmt: skip
-# Published values to compare with (made up for the test): a reconstruction metric, FID of a
-# sampler this study runs, and FID of one it does not run (N(0, I) for WAE).
+# Published values to compare with (made up for the test): a reconstruction metric, FID of
+# the sampler this study runs, and FID of one it does not run (N(0, I) for WAE).
 PUBLISHED = """model,beta,metric,sampler,value,source
 vae,,mse,,0.0125,Table 1
 beta_vae,4,mse,,0.0130,Table 1
 ae,,mse,,0.0100,Table 1
-vamp,,fid,vamp,61.5,Table 2
+vamp,,fid,gmm,61.5,Table 2
 wae,,fid,normal,55.0,Table 2
 """
 OUT = "results/every"
@@ -121,10 +121,17 @@ def test_every_family_has_a_table_row_with_blank_cells_where_it_should(every_fam
             assert fam.no_kl in md, fam.key  # the footnote says why the cell is blank
 
 
-def test_only_the_families_a_sampler_applies_to_are_sampled(every_family):
+def test_every_family_samples_and_its_samples_are_scored(every_family):
+    rec = pd.read_parquet(every_family / OUT / "tables/reconstruction.parquet")
     gen = pd.read_parquet(every_family / OUT / "tables/generation.parquet")
-    assert list(zip(gen["model"], gen["sampler"], strict=True)) == [("vamp", "vamp")]
-    assert np.isfinite(gen["fid"]).all()
+    assert list(gen["label"]) == list(rec["label"]) and set(gen["sampler"]) == {"gmm"}
+    assert np.isfinite(gen[["fid", "kid_mean", "precision", "recall"]]).all().all()
+    assert (gen["n_generated"] == ALL["sampling"]["n_samples"]).all()
+    for _, row in gen.iterrows():  # the samples' round trip: null where KL does not apply
+        fam = families.BY_KEY.get(row["model"])
+        no_kl = fam.no_kl if fam else True
+        assert pd.isna(row["rt_kl"]) == bool(no_kl), row["model"]
+        assert np.isfinite(row["rt_mse"]), row["model"]
 
 
 def test_published_numbers_sit_next_to_the_studys_own(every_family):
@@ -139,12 +146,14 @@ def test_published_numbers_sit_next_to_the_studys_own(every_family):
     published = mse["published"].dropna().to_dict()
     assert published == {"VAE (β = 1)": 0.0125, "β-VAE β=4": 0.0130, "AE": 0.0100}
     fid = cmp[cmp["metric"] == "fid"]
-    pairs = list(zip(fid["model"], fid["sampler"], strict=True))
-    assert pairs == [("wae", "normal"), ("vamp", "vamp")]
-    vamp = fid[fid["model"] == "vamp"].iloc[0]
-    assert vamp["measured"] == gen["fid"].iloc[0] and vamp["published"] == 61.5
-    wae = fid[fid["model"] == "wae"].iloc[0]
-    assert pd.isna(wae["measured"]) and wae["published"] == 55.0  # not run here: null, not 0
+    gmm = fid[fid["sampler"] == "gmm"].set_index("label")
+    assert list(gmm.index) == list(gen["label"])
+    np.testing.assert_array_equal(gmm["measured"], gen["fid"])
+    np.testing.assert_array_equal(gmm["n_measured"], gen["n_generated"])
+    assert gmm["published"].dropna().to_dict() == {"VAMP": 61.5}
+    normal = fid[fid["sampler"] == "normal"]
+    assert list(normal["model"]) == ["wae"] and normal["published"].tolist() == [55.0]
+    assert normal["measured"].isna().all()  # not run here: null, not 0
     md = (every_family / OUT / "tables/compared.md").read_text()
     assert "| A paper |" in md and "'vaebench' is blank where this study has no such number" in md
     assert "'A paper' is blank where the file gives no value" in md
