@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vaebench-installed
 CORES ?= 2
 
-.PHONY: demo test lint report bench clean-demo
+.PHONY: demo test test-all lint report bench bench-smoke clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,11 +19,19 @@ demo: $(STAMP)
 report: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile workflow/configs/demo.yaml --report results/demo/report.html
 
+# the suite but its slow tests (every family through the DAG, the SLURM cluster); CI runs both
 test: $(STAMP)
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not slow"
+
+test-slow: $(STAMP)
+	$(VENV)/bin/pytest -q -m slow
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py --out-dir results/bench
+
+# every benchmark at its smallest size: does each still run and write its JSON? (CI runs it)
+bench-smoke: $(STAMP)
+	$(PY) benchmarks/run_all.py --smoke --out-dir results/bench-smoke
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests workflow/scripts

@@ -30,10 +30,12 @@ from vaebench.io import save_json, versions
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def config(preset: str, n_samples: int) -> dict:
+def config(preset: str, n_samples: int, n_train: int = 10000) -> dict:
+    n_eval = max(32, n_train // 10)
     return {
         "study": "memory",
-        "dataset": {"name": "shapes", "n_train": 10000, "n_val": 1000, "n_test": 1000},
+        "dataset": {"name": "shapes", "n_train": n_train, "n_val": n_eval, "n_test": n_eval,
+                    "n_reference": n_eval},  # fmt: skip
         "models": ["vae", "vqvae", "vaegan"],
         "seeds": [0],
         "network": {"preset": preset, "latent_dim": 16, "width": 16},
@@ -51,10 +53,11 @@ def job_type(tsv: Path, bench_dir: Path) -> str:
     return f"{rule}_{tsv.stem}" if rule in ("sample", "generation_metrics") else rule
 
 
-def measure(preset: str = "small", n_samples: int = 100, cores: int = 2) -> dict:
+def measure(preset: str = "small", n_samples: int = 100, cores: int = 2, n_train: int = 10000) -> dict:
+    cfg = config(preset, n_samples, n_train)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        (work / "cfg.yaml").write_text(yaml.safe_dump(config(preset, n_samples)))
+        (work / "cfg.yaml").write_text(yaml.safe_dump(cfg))
         cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"),
                "--directory", str(work), "--configfile", str(work / "cfg.yaml"),
                "--cores", str(cores), "--resources", "gpu=1"]  # fmt: skip
@@ -77,7 +80,7 @@ def measure(preset: str = "small", n_samples: int = 100, cores: int = 2) -> dict
             )
     peak = {k: max(j["max_rss_mb"] for j in v) for k, v in sorted(jobs.items())}
     return {
-        "config": config(preset, n_samples),
+        "config": cfg,
         "workflow_seconds": seconds,
         "peak_rss_mb": peak,
         "peak_rss_mb_max": max(peak.values()),
@@ -89,9 +92,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--preset", default="small", choices=["small", "celeba64"])
     ap.add_argument("--n-samples", type=int, default=100)
+    ap.add_argument("--n-train", type=int, default=10000, help="validation, test: a tenth")
     ap.add_argument("--out")
     args = ap.parse_args()
-    result = measure(args.preset, args.n_samples)
+    result = measure(args.preset, args.n_samples, n_train=args.n_train)
     result["versions"] = versions()
     for k, v in result["peak_rss_mb"].items():
         print(f"{k:<28} {v:8.0f} MB")

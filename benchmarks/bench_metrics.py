@@ -68,6 +68,10 @@ def one_at_a_time(x, x_hat, lpips_model, kernel: int, scales: int, timings: dict
     weights = torch.tensor(metrics.ms_ssim_weights(scales))
     fns = {
         "bce": lambda r, t: F.binary_cross_entropy(r.double(), t.double(), reduction="sum"),
+        "bce_excess": lambda r, t: (
+            F.binary_cross_entropy(r.double(), t.double(), reduction="sum")
+            - F.binary_cross_entropy(t.double(), t.double(), reduction="sum")
+        ).clamp(min=0),
         "mse": lambda r, t: (r.double() - t.double()).square().mean(),
         "psnr": lambda r, t: piq.psnr(r, t, data_range=1.0),
         "ssim": lambda r, t: piq.ssim(r, t, data_range=1.0),

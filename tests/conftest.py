@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -40,6 +41,24 @@ TINY = {
     "metrics": {"kid": {"subset_size": 8, "n_subsets": 4}, "n_boot": 20},
     "weights": {"allow_random": True},
 }
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Compute at a job's thread count (the reconstruct job runs with 1 thread, train with 2).
+
+    A float result of a convolution depends on the thread count (the reduction order), so a
+    test that compares its own recomputation bitwise with what a job wrote must use the job's
+    threads, batch and device; otherwise it compares two different computations.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def offline_prefix() -> list[str]:
@@ -106,6 +125,17 @@ def tiny_study(tmp_path_factory):
     return work
 
 
+def copy_of(study: Path, tmp_path_factory, name: str) -> Path:
+    """A copy of a finished study's folder: its outputs with their mtimes and Snakemake's
+    metadata (.snakemake/), so a test module can change the config and run only what that
+    change makes stale, instead of training the same tiny models again from nothing. The
+    copy is the module's own: what it runs never touches the shared study."""
+    work = tmp_path_factory.mktemp(name)
+    shutil.copytree(study, work, symlinks=True, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("locks", "incomplete"))  # fmt: skip
+    return work
+
+
 DEMO = ROOT / "workflow" / "configs" / "demo.yaml"
 
 
@@ -115,3 +145,10 @@ def demo_study(tmp_path_factory):
     work = tmp_path_factory.mktemp("demo")
     smk(work, DEMO.read_text(), offline=True, timeout=1200)
     return work
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on the demo's real run are slow (it trains the demo): `make test-slow` and CI."""
+    for item in items:
+        if "demo_study" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -12,7 +12,7 @@ from conftest import ROOT, TINY, pending, smk
 
 from vaebench import families
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # minutes: `make test-slow`, CI
 
 # A family added from outside the registry file: an AE with a 2-dimensional latent space.
 TOY = '''

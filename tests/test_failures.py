@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, SNAKEMAKE, TINY, offline_prefix, pending, smk
+from conftest import ROOT, SNAKEMAKE, TINY, copy_of, offline_prefix, pending, smk
 
 pytestmark = pytest.mark.e2e
 
@@ -28,7 +28,10 @@ def _small(**changes) -> dict:
     return cfg
 
 
-def test_divergence_keep_going_then_tables_mark_the_run(tmp_path):
+def test_divergence_keep_going_then_tables_mark_the_run(tiny_study, tmp_path_factory):
+    # On a copy of the tiny study: its VAE run is reused, its VAE-GAN (trained there with
+    # sane rates) is stale under the new rates, so the old model must go when it diverges.
+    tmp_path = copy_of(tiny_study, tmp_path_factory, "diverge")
     lr = 1e12  # VAE-GAN's own learning rates: only that run blows up
     cfg = _small(vaegan__encoder_learning_rate=lr, vaegan__decoder_learning_rate=lr)
     first = smk(tmp_path, cfg, "--keep-going", check=False)

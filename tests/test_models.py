@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import torch_threads
 
 from vaebench import VaebenchError, jobs, models, models_sample, models_train
 from vaebench import config as vb
@@ -34,6 +35,15 @@ def images():
     x = rng.integers(0, 256, (48, 3, 64, 64), dtype=np.uint8)
     x[:, :, :4, :4] = 255  # PixelCNN's fit asserts a saturated pixel somewhere
     return x
+
+
+@pytest.fixture(autouse=True, scope="module")
+def two_threads():
+    """Every training in this module at the train job's 2 threads: test_training_is_deterministic
+    compares a retrained model bitwise with `trained`'s, and a backward pass's float result
+    depends on the thread count, which other test modules would otherwise decide."""
+    with torch_threads(2):
+        yield
 
 
 @pytest.fixture(scope="module")

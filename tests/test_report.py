@@ -450,6 +450,11 @@ def test_report_shows_the_tables_and_a_study_summary(chromium_exe, tiny_study, t
         assert summary["Config"].endswith("config.test.yaml")
         assert "128 training, 32 validation and 32 test images" in summary["N"]
         assert summary["Seeds"].startswith("0 (1 training seed")
+        # the models named from the family registry (TINY: vae, beta_vae at 0.5 and 4, vqvae,
+        # vaegan), never from a list of the page's own
+        assert summary["Models"].startswith("VAE, β-VAE (β = 0.5, 4), VQ-VAE, VAE-GAN;"), summary
+        assert "this study: VAE, β-VAE (β = 0.5, 4), VQ-VAE, VAE-GAN;" in home["text"]
+        assert "(VAE, β-VAE only)" in home["text"]
         weights = summary["Metric weights"]
         assert weights.startswith("official" if official else "⚠ stand-ins"), weights
         assert home["warnings"] == 0 and home["admonitions"] == 0, home["text"][:2000]

@@ -185,6 +185,7 @@ def _scontrol(jobid: int) -> dict[str, str]:
 
 
 @pytest.mark.slurm
+@pytest.mark.slow
 def test_training_jobs_get_a_gpu_and_cpu_jobs_none(study):
     jobs = study["jobs"]
     rules = sorted(set(jobs.values()))
@@ -210,6 +211,7 @@ def test_training_jobs_get_a_gpu_and_cpu_jobs_none(study):
 
 
 @pytest.mark.slurm
+@pytest.mark.slow
 def test_local_rules_are_not_submitted(study):
     assert "stage_weights" not in study["jobs"].values()
     assert re.search(r"^localrule stage_weights:", study["log"], re.M), study["log"]
@@ -225,6 +227,7 @@ def _provenance(path: Path) -> dict:
 
 
 @pytest.mark.slurm
+@pytest.mark.slow
 def test_slurm_results_equal_local_results(study):
     """Bitwise: same code, data, seeds and thread count on the same CPU. Only the wall-clock
     `seconds` column of the training history differs, by nature."""

@@ -124,7 +124,8 @@ def _snapshot(folder: Path) -> dict[str, tuple[str, int]]:
 def test_two_studies_never_touch_each_other(tiny_study):
     before = _snapshot(tiny_study / "results/tiny")
     other = {**TINY, "study": "other", "models": ["vae"],
-             "training": {**TINY["training"], "epochs": 1}}  # fmt: skip
+             "training": {**TINY["training"], "epochs": 1},
+             "sampling": {**TINY["sampling"], "samplers": ["gmm"]}}  # fmt: skip
     out = smk(tiny_study, other, offline=True)
     assert (tiny_study / "results/other/tables/reconstruction.parquet").is_file()
     assert _snapshot(tiny_study / "results/tiny") == before

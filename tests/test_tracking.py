@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import OUT, TINY, pending, smk
+from conftest import OUT, TINY, copy_of, pending, smk
 
 from vaebench import VaebenchError, tracking
 
@@ -46,10 +46,10 @@ def _no_tracker_env(mp: pytest.MonkeyPatch, home: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def tracked(tmp_path_factory):
+def tracked(tiny_study, tmp_path_factory):
     """The tiny study run once without tracking, the plan with tracking turned on, and the
     same study after the tracking jobs ran (all offline)."""
-    work = tmp_path_factory.mktemp("tracking")
+    work = copy_of(tiny_study, tmp_path_factory, "tracking")  # BASE's runs are TINY's
     with pytest.MonkeyPatch.context() as mp:
         _no_tracker_env(mp, work / "home")
         smk(work, BASE, offline=True)

@@ -103,6 +103,26 @@ def runs(config: dict[str, Any]) -> list[Run]:
     return sorted(out, key=lambda r: (group[r.model], r.beta or 0.0, r.seed))
 
 
+def home_page(config: dict[str, Any]) -> dict[str, Any]:
+    """What the report's home page (workflow/report/workflow.rst) says of the study's models,
+    from the family registry and the run table, so that the page names no family itself."""
+    in_study = [families.BY_KEY[m] for m in MODEL_ORDER if m in config["models"]]
+    labels: dict[str, list[str]] = {f.label: [] for f in in_study}  # the registry's order
+    for run in runs(config):
+        betas = labels[run.family]
+        if families.BY_KEY[run.model].swept and format_beta(run.beta) not in betas:
+            betas.append(format_beta(run.beta))
+    merged = "vae" in config["models"] and "beta_vae" in config["models"]
+    return {
+        "models": [f"{k} (β = {', '.join(sorted(v, key=float))})" if v else k
+                   for k, v in labels.items()],  # fmt: skip
+        "objective": [f.label for f in in_study if f.objective],
+        "n_families": len(families.REGISTRY),
+        "merged": f"{FAMILY['vae']} and {FAMILY['beta_vae']} at β = 1 are the same model: it is "
+        f"trained once and shown as \"{FAMILY['vae']} (β = 1)\" in the β sweep." if merged else "",
+    }
+
+
 def run_by_id(config: dict[str, Any], run_id: str) -> Run:
     for run in runs(config):
         if run.id == run_id:

@@ -23,6 +23,8 @@ RUNS = [r for r in ALL_RUNS if r.id not in DIVERGED]
 STUDY = vb.study_dir(config)
 DATA = f"{STUDY}/data"
 WEIGHTS = config["weights"]["cache"]
+# what the report's home page (workflow/report/workflow.rst) says of the study's models
+REPORT_HOME = vb.home_page(config)
 
 
 wildcard_constraints:
