@@ -53,7 +53,9 @@ def job_type(tsv: Path, bench_dir: Path) -> str:
     return f"{rule}_{tsv.stem}" if rule in ("sample", "generation_metrics") else rule
 
 
-def measure(preset: str = "small", n_samples: int = 100, cores: int = 2, n_train: int = 10000) -> dict:
+def measure(
+    preset: str = "small", n_samples: int = 100, cores: int = 2, n_train: int = 10000
+) -> dict:
     cfg = config(preset, n_samples, n_train)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -241,3 +241,11 @@ def test_metric_parquet_is_byte_identical_when_recomputed(tiny_study):
     assert "recon_metrics" in out.stdout + out.stderr
     for f in files:
         assert (tiny_study / f).read_bytes() == before[f], f
+
+
+def test_findings_are_written_beside_the_tables(tiny_study):
+    tables = tiny_study / "results/tiny/tables"
+    text = (tables / "findings.md").read_text(encoding="utf-8")
+    assert text.startswith("# Findings") and "one seed" in text  # TINY has one seed
+    assert "LPIPS" not in text.split("\n## ", 1)[1]  # stand-in weights: left out
+    assert (tables / "findings.html").read_text(encoding="utf-8").count("<h2>") == 3

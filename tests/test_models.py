@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import pythae.models
 import torch
 from conftest import torch_threads
 
@@ -65,8 +66,9 @@ def trained(tmp_path_factory, images):
 def test_build_is_seeded_and_pythae_class(model):
     a = models.build(vb.train_params(CFG, RUNS[model]))
     b = models.build(vb.train_params(CFG, RUNS[model]))
-    assert type(a).__name__ == {"vae": "VAE", "beta_vae": "BetaVAE", "vqvae": "VQVAE",
-                                "vaegan": "VAEGAN"}[model]  # fmt: skip
+    assert a.model_name == {"vae": "VAE", "beta_vae": "BetaVAE", "vqvae": "VQVAE",
+                            "vaegan": "VAEGAN"}[model]  # fmt: skip
+    assert isinstance(a, getattr(pythae.models, a.model_name))
     for pa, pb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb)
 
@@ -98,7 +100,8 @@ def test_training_writes_model_and_history(trained, images, model):
     if model == "vqvae":  # no stochastic posterior, no KL: no numbers rather than a constant
         assert all(np.isnan(v).all() for v in t1.values())
     else:
-        assert (t1["kl"] >= 0).all() and (t1["nll_mc"] > 0).all() and (t1["nll_mc_se"] > 0).all()
+        assert (t1["kl"] >= 0).all() and (t1["nll_mc"] > 0).all() and (t1["mc_se"] > 0).all()
+        assert np.isnan(t1["kl_mc"]).all()  # the KL is analytic for these families
 
 
 @pytest.mark.parametrize("model", ["vae", "vaegan"])
@@ -121,14 +124,14 @@ def test_monte_carlo_elbo_is_an_expectation_over_q(trained, images, model):
         z = out.embedding + torch.exp(0.5 * out.log_covariance) * eps
         nll = bce_per_image(net.decoder(z).reconstruction.clamp(0, 1), x.expand(5, -1, -1, -1))
     assert terms["nll_mc"][i] == pytest.approx(nll.mean().item(), rel=1e-6)
-    assert terms["nll_mc_se"][i] == pytest.approx(nll.std().item() / np.sqrt(5), rel=1e-5)
+    assert terms["mc_se"][i] == pytest.approx(nll.std().item() / np.sqrt(5), rel=1e-5)
     # The plug-in value at z = mu is a different number: the reconstruction stays deterministic.
     plug_in = bce_per_image(torch.from_numpy(x_hat[i : i + 1]), x).item()
     assert plug_in != pytest.approx(terms["nll_mc"][i], rel=1e-6)
     _, other_seed = models.reconstruct(net, images[:6], elbo_samples=5, seed=4)
     assert not np.allclose(other_seed["nll_mc"], terms["nll_mc"], rtol=1e-9, atol=0)
     _, single = models.reconstruct(net, images[:2], elbo_samples=1, seed=3)
-    assert np.isnan(single["nll_mc_se"]).all() and np.isfinite(single["nll_mc"]).all()
+    assert np.isnan(single["mc_se"]).all() and np.isfinite(single["nll_mc"]).all()
 
 
 def test_per_image_parquet_of_the_real_jobs(tmp_path, trained, images):
@@ -330,3 +333,73 @@ def test_load_refuses_a_folder_the_train_job_did_not_write(tmp_path, trained):
     (foreign / "vaebench.json").unlink()
     with pytest.raises(VaebenchError, match="not written by vaebench's train job"):
         models.load(foreign)
+
+
+def _train_vqvae(params: dict, images: np.ndarray, folder) -> tuple[torch.Tensor, dict]:
+    """(codebook before training, state dict after) of a VQ-VAE trained on 32 images."""
+    before = models.build(params).quantizer.embeddings.weight.detach().clone()
+    models_train.train(params, images[:32], images[32:], folder / "model",
+                       folder / "h.parquet", folder / "c.pt", log=lambda *a: None)  # fmt: skip
+    state = torch.load(folder / "model/model.pt", weights_only=True)["model_state_dict"]
+    return before, state
+
+
+def test_vqvae_trains_with_per_image_codebook_losses_and_the_release_on_request(
+    images, tmp_path, monkeypatch
+):
+    """Pythae 0.1.2 averages the codebook and commitment losses over every element of the
+    batch, so they weigh 1/(positions·dim) of the per-image reconstruction error. The default
+    (VQVAEFixedLosses) sums them per image; pythae_0_1_2_losses: true trains the release."""
+    params = vb.train_params(CFG, RUNS["vqvae"])
+    release = {**params, "vqvae": {**params["vqvae"], "pythae_0_1_2_losses": True}}
+    fixed_model, release_model = models.build(params), models.build(release)
+    assert type(release_model) is pythae.models.VQVAE  # the release's class, not a subclass
+    assert isinstance(fixed_model, models.VQVAEFixedLosses)
+    assert release_model.loss_function.__func__ is pythae.models.VQVAE.loss_function
+    # the same seeded weights and forward; the VQ term differs by exactly positions·dim
+    x = {"data": torch.from_numpy(images[:8]).float() / 255}
+    out_f, out_r = fixed_model(x), release_model(x)
+    assert torch.equal(out_f.recon_x, out_r.recon_x)
+    assert torch.equal(out_f.recon_loss, out_r.recon_loss)
+    per_image = out_f.z.numel() / 8
+    assert float(out_f.vq_loss) == pytest.approx(float(out_r.vq_loss) * per_image, rel=1e-6)
+
+    # with the fix the codebook moves (2 epochs on 32 noise images: ~5% of its norm)
+    before, state = _train_vqvae(params, images, tmp_path / "fixed")
+    moved = (state["quantizer.embeddings.weight"] - before).norm() / before.norm()
+    assert moved > 0.02, float(moved)
+    # the key reproduces the code before the fix bit for bit: training with it equals
+    # training with no fix at all (same process, threads and batches)
+    _, flagged = _train_vqvae(release, images, tmp_path / "flagged")
+    monkeypatch.setattr(models, "PYTHAE_FIXES", {})  # the code and params before the fix
+    before_fix = {**params, "vqvae": {k: v for k, v in params["vqvae"].items()
+                                      if k != "pythae_0_1_2_losses"}}  # fmt: skip
+    _, unfixed = _train_vqvae(before_fix, images, tmp_path / "unfixed")
+    assert flagged.keys() == unfixed.keys()
+    assert all(torch.equal(flagged[k], unfixed[k]) for k in flagged)
+    assert not torch.equal(flagged["quantizer.embeddings.weight"],
+                           state["quantizer.embeddings.weight"])  # fmt: skip
+
+
+def test_gmm_fits_on_posterior_samples_as_pythae_does(trained, images):
+    """fit_on: sample (the default) gives the GMM what Pythae's GaussianMixtureSampler.fit
+    reads, model(x).z: mu + std·eps per image, eps seeded on the CPU (so the same latents at
+    any batch size); fit_on: mean gives the deterministic decoder input, models.code."""
+    model = models.load(trained["vae"][0] / "model")
+    x = images[:40]
+    mean = models_sample.latents(model, x)
+    sampled = models_sample.latents(model, x, sample_seed=3)
+    again = models_sample.latents(model, x, batch_size=7, sample_seed=3)
+    np.testing.assert_allclose(again, sampled, rtol=1e-5, atol=1e-6)  # other batches: rounding
+    with torch.no_grad():
+        enc = model.encoder(torch.from_numpy(x).float() / 255)
+    torch.testing.assert_close(mean, enc.embedding)
+    eps = (sampled - enc.embedding) / torch.exp(0.5 * enc.log_covariance)
+    drawn = torch.randn(eps.shape, generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(eps, drawn, rtol=1e-4, atol=1e-4)
+    params = vb.sampler_params(CFG, RUNS["vae"], "gmm")
+    assert params["gmm"]["fit_on"] == "sample"
+    a = models_sample.sample(model, params, x, images[40:])
+    b = models_sample.sample(model, {**params, "gmm": {**params["gmm"], "fit_on": "mean"}},
+                             x, images[40:])  # fmt: skip
+    assert a.shape == b.shape and not np.array_equal(a, b)

@@ -1,4 +1,4 @@
-"""vaebench.stats: Holm, bootstrap p-values, seed intervals, hierarchical paired bootstrap, FID∞.
+"""vaebench.stats: Holm, seed intervals, the crossed seeds x images intervals and tests, FID∞.
 
 Pure numpy/scipy and fixed seeds: every test is deterministic and takes well under a second.
 """
@@ -11,22 +11,23 @@ import sys
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.stats
 
 from vaebench.stats import (
+    CROSSED_NOTE,
     ONE_SEED_NOTE,
     SEED_INTERVAL_NOTE,
-    bootstrap_p_two_sided,
+    crossed_interval,
+    crossed_paired,
     default_sizes,
     fid_curve,
     fid_infinity,
     frechet_distance,
-    hierarchical_paired_boot,
     holm,
     holm_note,
-    min_n_boot,
     seed_interval,
+    seed_t_weights,
 )
-from vaebench.tables import boot_means
 
 # --- Holm ------------------------------------------------------------------------------
 
@@ -76,49 +77,8 @@ def test_holm_matches_sequential_procedure():
             np.testing.assert_array_equal(adj <= alpha, rejected)
 
 
-def test_min_n_boot_is_the_resolution_floor():
-    # 147 comparisons: the smallest bootstrap p is 2/(B+1); Holm multiplies it by 147.
-    # B = 5880: 294 / 5881 = 0.04999 < 0.05 (B = 5879 gives exactly 0.05, a rounding-level
-    # tie, so the test uses B = 5800: 294 / 5801 = 0.0507 > 0.05).
-    assert min_n_boot(147) == 5880 and min_n_boot(1) == 40
-    for b, ok in ((5880, True), (5800, False)):
-        floor = bootstrap_p_two_sided(np.ones(b))  # every replicate > 0: the floor 2/(B+1)
-        assert bool(holm(np.full(147, floor)).min() < 0.05) is ok
+def test_holm_note_names_the_family():
     assert "147 comparisons" in holm_note(147)
-
-
-# --- bootstrap p-value -------------------------------------------------------------------
-
-
-def test_bootstrap_p_hand_computed():
-    # B = 4, d* = [-1, 1, 2, 3]: #(d* <= 0) = 1, #(d* >= 0) = 3.
-    # p = 2 * (min(1, 3) + 1) / (4 + 1) = 2 * 2 / 5 = 0.8.
-    assert bootstrap_p_two_sided(np.array([-1.0, 1, 2, 3])) == pytest.approx(0.8)
-    # All 999 replicates > 0: p = 2 * (0 + 1) / 1000 = 0.002, never 0.
-    assert bootstrap_p_two_sided(np.linspace(1, 2, 999)) == pytest.approx(0.002)
-    # Identical runs (every d* = 0): both counts are B, p = min(1, 2) = 1.
-    assert bootstrap_p_two_sided(np.zeros(100)) == 1.0
-    # H0 at another value: d* = [-1, 1, 2, 3] against 2.5: #(<=) = 3, #(>=) = 1 -> 0.8.
-    assert bootstrap_p_two_sided(np.array([-1.0, 1, 2, 3]), null=2.5) == pytest.approx(0.8)
-
-
-def test_bootstrap_p_columns_and_nan():
-    boot = np.stack([np.linspace(1, 2, 99), np.linspace(-1, 1, 99), np.full(99, np.nan)], 1)
-    p = bootstrap_p_two_sided(boot)
-    assert p.shape == (3,)
-    # Column 0: 2 * 1 / 100 = 0.02. Column 1: 50 of 99 are <= 0 and 50 >= 0 (0 is one of
-    # them): 2 * 51 / 100 = 1.02 -> capped at 1. Column 2: NaN.
-    np.testing.assert_allclose(p, [0.02, 1.0, np.nan])
-
-
-def test_bootstrap_p_is_calibrated_under_h0():
-    """400 data sets of 60 values with true mean 0: about 5% get p < 0.05."""
-    x = np.random.default_rng(11).standard_normal((60, 400))
-    p = bootstrap_p_two_sided(boot_means(x, 999, np.random.default_rng(12)))
-    assert 0.02 <= np.mean(p < 0.05) <= 0.10
-    # And it has power: a true shift of 3 standard errors is detected most of the time.
-    shifted = bootstrap_p_two_sided(boot_means(x + 3 / np.sqrt(60), 999, np.random.default_rng(12)))
-    assert np.mean(shifted < 0.05) > 0.75
 
 
 # --- seed interval ---------------------------------------------------------------------
@@ -150,54 +110,94 @@ def test_seed_interval_coverage():
 def test_notes_are_one_line():
     for note in (SEED_INTERVAL_NOTE, ONE_SEED_NOTE, holm_note(12)):
         assert "\n" not in note and len(note) < 200
+    assert "\n" not in CROSSED_NOTE
 
 
-# --- hierarchical paired bootstrap -----------------------------------------------------
+# --- seeds x images: crossed_interval, crossed_paired, seed_t_weights ------------------
+# (their calibration on simulated studies, through the table functions: test_calibration.py)
 
 
-def test_hierarchical_one_seed_is_the_paired_image_bootstrap():
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=(1, 50)), rng.normal(size=(1, 50))
-    got = hierarchical_paired_boot(a, b, 300, np.random.default_rng(1))
-    want = boot_means((a - b).T, 300, np.random.default_rng(1))[:, 0]
-    np.testing.assert_allclose(got, want, atol=1e-12)
+def test_crossed_interval_hand_computed():
+    # Two seeds, three images. Seed means 2 and 4 -> mean 3, v_seed = var([2, 4]) / 2 = 1.
+    # Image means over seeds [2, 3, 4] -> v_img = var([2, 3, 4]) / 3 = 1/3.
+    # half = sqrt((t_1·1)² + (t_2·sqrt(1/3))²), t_1 = 12.7062, t_2 = 4.3027.
+    x = np.array([[1.0, 2, 3], [3, 4, 5]])
+    mean, lo, hi = crossed_interval(x)
+    t1, t2 = scipy.stats.t.ppf(0.975, 1), scipy.stats.t.ppf(0.975, 2)
+    half = np.sqrt(t1**2 + t2**2 / 3)
+    np.testing.assert_allclose([mean[0], lo[0], hi[0]], [3, 3 - half, 3 + half])
 
 
-def test_hierarchical_keeps_images_paired():
-    """Image difficulty is shared by every seed of both models and cancels exactly: scaling
-    it by 1000 leaves every replicate unchanged."""
+def test_crossed_interval_one_seed_is_the_t_interval_over_images():
+    x = np.random.default_rng(0).normal(size=(1, 40, 2))
+    mean, lo, hi = crossed_interval(x)
+    for k in range(2):
+        want = scipy.stats.t.interval(0.95, 39, x[0, :, k].mean(), scipy.stats.sem(x[0, :, k]))
+        np.testing.assert_allclose([lo[k], hi[k]], want)
+    np.testing.assert_allclose(mean, x[0].mean(axis=0))
+
+
+def test_crossed_interval_seed_part_ignores_shared_image_difficulty():
+    """Image difficulty shared by the seeds is image variance, not seed variance: scaling it
+    widens the interval through the image part only, by the t interval over images."""
+    rng = np.random.default_rng(1)
+    hard, seeds = rng.normal(size=60), rng.normal(0, 0.1, (3, 1))
+    x = seeds + 0 * hard + rng.normal(0, 0.01, (3, 60))
+    m0, lo0, _ = crossed_interval(x)
+    m1, lo1, _ = crossed_interval(x + 1000 * hard)
+    t_img = scipy.stats.t.ppf(0.975, 59) * 1000 * hard.std(ddof=1) / np.sqrt(60)
+    assert m0 - lo0 < 1 and (m1 - lo1)[0] == pytest.approx(t_img, rel=1e-3)
+
+
+def test_crossed_paired_one_seed_each_is_the_paired_t_test():
     rng = np.random.default_rng(2)
-    difficulty = rng.normal(size=40)
-    noise_a, noise_b = rng.normal(size=(3, 40)), rng.normal(size=(2, 40))
-    reps = [
-        hierarchical_paired_boot(
-            s * difficulty + 0.5 + noise_a, s * difficulty + noise_b, 500, np.random.default_rng(3)
-        )
-        for s in (1.0, 1000.0)
-    ]
-    np.testing.assert_allclose(reps[0], reps[1], atol=1e-8)
-    assert np.mean(reps[0]) == pytest.approx(0.5 + noise_a.mean() - noise_b.mean(), abs=0.05)
+    a, b = rng.normal(size=(1, 50)), rng.normal(0.3, 1, size=(1, 50))
+    d, lo, hi, p = crossed_paired(a, b)
+    want = scipy.stats.ttest_rel(a[0], b[0])
+    assert p[0] == pytest.approx(want.pvalue, rel=1e-9)
+    ci = want.confidence_interval(0.95)
+    np.testing.assert_allclose([lo[0], hi[0]], [ci.low, ci.high])
 
 
-def test_hierarchical_includes_seed_variance():
-    """Seed offsets and no image noise: the replicates' variance is the seed bootstrap's,
-    pop_var(offsets) / S_a (B is independent of A; S_a = 3 != S_b = 1 is allowed)."""
-    offsets = np.array([0.0, 1.0, 5.0])
-    a = np.repeat(offsets[:, None], 30, axis=1)
-    b = np.zeros((1, 30))
-    reps = hierarchical_paired_boot(a, b, 8000, np.random.default_rng(4))
-    assert np.var(reps) == pytest.approx(np.var(offsets) / 3, rel=0.05)
-    assert np.mean(reps) == pytest.approx(offsets.mean(), rel=0.02)
+def test_crossed_paired_images_cancel_and_seeds_use_welch():
+    """Shared image difficulty cancels exactly; with the image part negligible, p is
+    Welch's t test on the rows' per-seed means."""
+    rng = np.random.default_rng(3)
+    hard = rng.normal(size=200)
+    sa, sb = np.array([[0.0], [0.4], [0.9]]), np.array([[-0.6], [-0.2], [0.1]])
+    a, b = sa + hard + 1e-6 * rng.normal(size=(3, 200)), sb + hard
+    for scale in (1.0, 1000.0):
+        d, _, _, p = crossed_paired(a + (scale - 1) * hard, b + (scale - 1) * hard)
+        welch = scipy.stats.ttest_ind(sa[:, 0], sb[:, 0], equal_var=False).pvalue
+        assert d[0] == pytest.approx(sa.mean() - sb.mean(), abs=1e-5)
+        assert p[0] == pytest.approx(welch, rel=1e-3)
 
 
-def test_hierarchical_metric_axis_shares_resamples():
-    rng = np.random.default_rng(6)
-    a, b = rng.normal(size=(2, 25, 1)), rng.normal(size=(3, 25, 1))
-    reps = hierarchical_paired_boot(np.tile(a, 3), np.tile(b, 3), 200, np.random.default_rng(8))
-    assert reps.shape == (200, 3)
-    np.testing.assert_allclose(reps[:, 0], reps[:, 2])  # same data -> same replicates
+def test_crossed_paired_p_agrees_with_its_interval():
+    """p < α exactly when the (1 − α) interval excludes 0, for many random cases."""
+    rng = np.random.default_rng(4)
+    for _ in range(50):
+        s = rng.integers(2, 5)
+        a = rng.normal(rng.normal(0, 0.3), 0.3, (s, 1)) + rng.normal(size=(s, 80))
+        b = rng.normal(0, 0.3, (s, 1)) + rng.normal(size=(s, 80))
+        _, lo, hi, p = crossed_paired(a, b)
+        assert (p[0] < 0.05) == (lo[0] > 0 or hi[0] < 0)
+    d, lo, hi, p = crossed_paired(np.ones((2, 5)), np.ones((2, 5)))
+    assert (d[0], lo[0], hi[0], p[0]) == (0, 0, 0, 1)  # identical rows
     with pytest.raises(ValueError):
-        hierarchical_paired_boot(np.zeros((2, 25)), np.zeros((2, 24)), 10, rng)
+        crossed_paired(np.zeros((2, 25)), np.zeros((2, 24)))
+
+
+def test_seed_t_weights_give_student_t_spread():
+    """Σ w_s v_s over draws: centred on the seeds' mean, spread sd/√S · t(S − 1)."""
+    v = np.array([1.0, 2.0, 6.0])
+    w = seed_t_weights(np.random.default_rng(5), 3, 200_000)
+    draws = w @ v
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+    z = (draws - v.mean()) / (v.std(ddof=1) / np.sqrt(3))
+    qs = np.quantile(z, [0.025, 0.975])
+    np.testing.assert_allclose(qs, scipy.stats.t.ppf([0.025, 0.975], 2), rtol=0.03)
+    assert (seed_t_weights(np.random.default_rng(5), 1, 4) == 1).all()
 
 
 # --- Fréchet distance and FID∞ ---------------------------------------------------------

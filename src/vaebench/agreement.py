@@ -13,8 +13,10 @@ precision and recall are negated), so τ = +1 means "same verdict", -1 "opposite
 whatever the metrics' own directions. KL has no better direction and is ranked as is. BCE
 excess replaces BCE: per-image BCE is dominated by the target's own entropy and ranks image
 content, not reconstruction quality. Intervals are percentile bootstraps that resample the
-test images (shared by every run, so one image resample serves all runs and metrics) and,
-within each row, its seeds. VAE and β-VAE β=1 are one row (names.sweep_rows), counted once.
+test images (shared by every run, so one image resample serves all runs and metrics) and
+draw each row's training variation with `stats.seed_t_weights` (Student-t spread from the
+row's seeds; resampling two or three seeds with replacement would give a handful of distinct
+draws and intervals far too narrow). VAE and β-VAE β=1 are one row (names.sweep_rows), counted once.
 Paired comparisons between rows live in `vaebench.paired` (re-exported here).
 """
 
@@ -38,7 +40,7 @@ from vaebench.paired import (
     orientation,
     paired_comparisons,
 )
-from vaebench.stats import boot_means, resample_counts
+from vaebench.stats import boot_means, seed_t_weights
 
 __all__ = [
     "DEFAULT_METRICS",
@@ -82,8 +84,8 @@ def _interval(boot: np.ndarray) -> tuple[float, float]:
 
 
 def _seed_weights(c: Cube, n_boot: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Per row, (n_boot, S) weights of its seeds: resampled counts / S (all 1 with one seed)."""
-    return [resample_counts(rng, len(idx), n_boot) / len(idx) for idx in c.rows["runs"]]
+    """Per row, (n_boot, S) weights of its seeds (stats.seed_t_weights; 1 with one seed)."""
+    return [seed_t_weights(rng, len(idx), n_boot) for idx in c.rows["runs"]]
 
 
 def _row_values(c: Cube, per_run: np.ndarray, weights: list[np.ndarray] | None) -> np.ndarray:
@@ -126,7 +128,8 @@ def run_rank_agreement(
 
     Each row (model/β) is one item, ranked by its mean over seeds of the mean over images. A
     replicate resamples the images (the same for every run), each row's seeds, recomputes the
-    row means and τ. Rows where either metric is undefined (KL of VQ-VAE) are left out of
+    row means and τ (each row's seeds by stats.seed_t_weights). Rows where either metric is
+    undefined (KL of VQ-VAE) are left out of
     that pair; fewer than 3 rows gives NaN. One output row per unordered metric pair: level,
     metric_a, metric_b, tau, tau_lo, tau_hi, n_rows, n_seeds (fewest of a row), n_images.
     """
@@ -248,9 +251,13 @@ def metric_agreement(
         "includes each target's own entropy and ranks image content.",
         f"level 'model': table rows (VAE and β-VAE β=1 counted once) ranked by their mean over "
         f"seeds and images; 95% interval from {n_boot} bootstrap resamples of the images (the "
-        "same images for every run) and of each row's seeds.",
+        "same images for every run), each with a draw of every row's training variation "
+        "(Student t with S−1 df from its seeds' spread). Rows closer than about 1.5 sd of a "
+        "row mean bias τ itself towards 0 (noise scrambles their order), which no interval "
+        "undoes.",
         f"level 'image': τ over the images of each run, averaged over each row's seeds and then "
-        f"over rows; 95% interval from {n_boot_images} resamples of images and seeds"
+        f"over rows; 95% interval from {n_boot_images} resamples of images, with seeds drawn as "
+        "at the model level"
         + (f" (a fixed random subset of at most {max_images} images)." if max_images else "."),
         *c.notes,
         *checkpoint_note(per_image.attrs.get("metadata", {})),

@@ -55,6 +55,7 @@ TRAINERS = {
 }
 ENCODERS = ("gaussian", "deterministic", "vector_quantised")
 FLOWS = (None, "planar", "iaf")  # a flow applied to z before the decoder (VAE-LinNF, VAE-IAF)
+MC_KL = (None, "flow", "vamp")  # Monte Carlo estimators of the ELBO's KL term (Family.mc_kl)
 OBJECTIVE_ONLY = (
     "trained on another loss: BCE + β·KL is the training loss of VAE and β-VAE only"
 )
@@ -75,8 +76,12 @@ class Family:
       the decoder's input (FLOWS); the deterministic reconstruction decodes flow(mean).
     samplers: the samplers that apply, a subset of SAMPLERS.
     loss: what it is trained on (the README's family list and the Hub model card).
-    no_kl: why KL(q(z|x) || N(0, I)), and with it the Monte Carlo -ELBO, is blank for it
-      (None: both apply). objective: trained on BCE + β·KL, so `objective` is its loss.
+    no_kl: why KL(q(z|x) || N(0, I)) is blank for it (None: it applies), and with it the
+      Monte Carlo -ELBO unless `mc_kl` says how to estimate the ELBO's KL term instead.
+    mc_kl: the Monte Carlo estimator of the ELBO's KL term where the analytic one does not
+      apply (MC_KL): "flow" (log q0(z0) − log|det J| − log p(z_K), VAE-LinNF and VAE-IAF) or
+      "vamp" (log q(z|x) − log p_VAMP(z)), as in the families' own Pythae losses.
+    objective: trained on BCE + β·KL, so `objective` is its loss.
     reconstruction_loss: its Pythae config takes training.reconstruction_loss (else MSE or
       its own loss is fixed by the model).
     swept: trained once per β of the config's `betas` (the β-VAE sweep).
@@ -99,6 +104,7 @@ class Family:
     samplers: tuple[str, ...]
     loss: str
     no_kl: str | None = None
+    mc_kl: str | None = None
     objective: bool = False
     reconstruction_loss: bool = True
     flow: str | None = None
@@ -113,7 +119,10 @@ class Family:
     @property
     def not_applicable(self) -> dict[str, str]:
         """Per-image quantity -> why its cell is blank for this family."""
-        out = {q: self.no_kl for q in POSTERIOR_QUANTITIES} if self.no_kl else {}
+        out = {}
+        if self.no_kl:
+            blank = ("kl",) if self.mc_kl else POSTERIOR_QUANTITIES
+            out = {q: self.no_kl for q in blank}
         if not self.objective:  # one reason for all, so the tables give it one footnote
             out["objective"] = OBJECTIVE_ONLY
         return out
@@ -137,11 +146,12 @@ REGISTRY: list[Family] = [
            "the importance-weighted bound", cost=4.0,  # decodes number_samples (10) z per image
            tags=("vae", "iwae")),
     Family("vae_lin_nf", "VAE-LinNF", "#CC79A7", "^", ("VAE_LinNF", "VAE_LinNF_Config"),
-           "base", "gaussian", _GAUSS, "an ELBO through planar flows", flow="planar",
+           "base", "gaussian", _GAUSS, "an ELBO through planar flows", flow="planar", mc_kl="flow",
            no_kl="its posterior is the flow-transformed q_K, not the Gaussian the analytic KL "
            "uses", tags=("vae", "normalizing-flow")),
     Family("vae_iaf", "VAE-IAF", "#882255", "<", ("VAE_IAF", "VAE_IAF_Config"), "base",
            "gaussian", _GAUSS, "an ELBO through an inverse autoregressive flow", flow="iaf",
+           mc_kl="flow",
            no_kl="its posterior is the flow-transformed q_K, not the Gaussian the analytic KL "
            "uses", tags=("vae", "iaf", "normalizing-flow")),
     Family("beta_tc_vae", "β-TC-VAE", "#F0E442", ">", ("BetaTCVAE", "BetaTCVAEConfig"), "base",
@@ -159,7 +169,7 @@ REGISTRY: list[Family] = [
            "deterministic", _GAUSS, "pixel MSE plus an MMD term", no_kl=_POINT,
            reconstruction_loss=False, tags=("autoencoder", "wae")),
     Family("vamp", "VAMP", "#AA4499", "+", ("VAMP", "VAMPConfig"), "base", "gaussian",
-           ("vamp", "gmm"), "an ELBO with the VampPrior",
+           ("vamp", "gmm"), "an ELBO with the VampPrior", mc_kl="vamp",
            no_kl="its prior is the VampPrior mixture, not N(0, I)", tags=("vae", "vamp")),
     Family("hvae", "HVAE", "#88CCEE", "*", ("HVAE", "HVAEConfig"), "base", "gaussian", _GAUSS,
            "an ELBO of Hamiltonian-refined latents",
@@ -243,6 +253,7 @@ def check() -> None:
         raise ValueError(f"family keys and labels must be unique: {keys} {labels}")
     for f in REGISTRY:
         ok = f.trainer in TRAINERS and f.encoder in ENCODERS and f.flow in FLOWS
+        ok = ok and f.mc_kl in MC_KL and (f.mc_kl is None or f.encoder == "gaussian")
         if not (ok and f.samplers and set(f.samplers) <= set(SAMPLERS)):
             raise ValueError(f"family {f.key!r}: unknown trainer, encoder, flow or sampler")
 

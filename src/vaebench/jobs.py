@@ -134,7 +134,7 @@ def _reconstruct(
 
 
 def save_terms(path: str, terms: dict[str, np.ndarray], settings: dict) -> None:
-    """The per-image posterior terms (kl, nll_mc, nll_mc_se; float64, NaN for VQ-VAE) and the
+    """The per-image posterior terms (models.POSTERIOR_TERMS; float64, NaN where none) and the
     draws' count and seed, as one .npz (written atomically)."""
     extra = {"elbo_samples": np.int64(settings["samples"]), "elbo_seed": np.int64(settings["seed"])}
     with io.atomic_path(path, ".npz") as tmp:
@@ -146,6 +146,12 @@ def load_terms(path: str) -> tuple[dict[str, np.ndarray], dict]:
     from vaebench import models
 
     with np.load(path, allow_pickle=False) as f:
+        missing = [k for k in models.POSTERIOR_TERMS if k not in f.files]
+        if missing:
+            raise VaebenchError(
+                f"{path}: no {', '.join(missing)} (written by an older vaebench); rerun its "
+                "reconstruct job: snakemake --forcerun reconstruct"
+            )
         terms = {k: f[k] for k in models.POSTERIOR_TERMS}
         settings = models.elbo_settings(int(f["elbo_samples"]), int(f["elbo_seed"]))
     return terms, settings
@@ -237,10 +243,12 @@ def per_image_frame(
     """One row per image: identifying columns, then PER_IMAGE_COLUMNS.
 
     Image metrics compare x with the deterministic reconstruction x_hat. From the posterior
-    `terms` (models.reconstruct): kl; neg_elbo = nll_mc + kl, the Monte Carlo -ELBO, with its
-    standard error neg_elbo_se; objective = nll_mc + beta * kl (same standard error). Every
-    quantity the family's registry entry says does not apply (no KL for deterministic
-    encoders, VQ-VAE, flows, HVAE, VAMP; no BCE + β·KL objective but for VAE and β-VAE) is
+    `terms` (models.reconstruct): kl; neg_elbo = nll_mc + kl (or + kl_mc, the Monte Carlo KL
+    term of VAE-LinNF, VAE-IAF and VAMP), the Monte Carlo -ELBO, with its standard error
+    neg_elbo_se; objective = nll_mc + beta * kl (same standard error). Every quantity the
+    family's registry entry says does not apply (no KL for deterministic encoders, VQ-VAE,
+    flows, HVAE, VAMP; no -ELBO for the first three and HVAE; no BCE + β·KL objective but for
+    VAE and β-VAE) is
     NaN, i.e. null in Parquet: never a number that means something else. `objective` is
     also null when the run trained on another reconstruction loss than BCE
     (`reconstruction_loss`, from the model's training params): it is then not its loss.
@@ -258,10 +266,10 @@ def per_image_frame(
         batch_size=mcfg["batch_size"],
         device=_device(),
     )
-    kl, nll = (np.asarray(terms[k], dtype=np.float64) for k in ("kl", "nll_mc"))
+    kl, kl_mc, nll = (np.asarray(terms[k], dtype=np.float64) for k in ("kl", "kl_mc", "nll_mc"))
     df["kl"] = kl
-    df["neg_elbo"] = nll + kl
-    df["neg_elbo_se"] = np.asarray(terms["nll_mc_se"], dtype=np.float64)
+    df["neg_elbo"] = nll + np.where(np.isnan(kl_mc), kl, kl_mc)
+    df["neg_elbo_se"] = np.asarray(terms["mc_se"], dtype=np.float64)
     beta = info["beta"]
     df["objective"] = nll + beta * kl if beta is not None else np.nan
     for col in families.BY_KEY[info["model"]].not_applicable:

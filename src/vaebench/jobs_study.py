@@ -19,18 +19,17 @@ def tables(
     n_boot: int,
     out_dir: str,
     diverged: list[dict] = (),
-    n_boot_comparisons: int = 10_000,
     comparison_pairs: str = "default",
     threads: int = 1,
 ) -> None:
-    """The study's tables: reconstruction, generation, metric agreement, paired comparisons.
+    """The study's tables: reconstruction, generation, metric agreement, paired comparisons,
+    and the findings they support in sentences (findings.md, findings.html).
 
     `diverged`: records of runs whose training diverged (vaebench.config.diverged_runs); their
-    rows say 'diverged' instead of numbers. The comparisons get their own bootstrap count:
-    after Holm's correction over the family, a p-value can only fall below 0.05 when the
-    count reaches stats.min_n_boot(family size), far above what a table interval needs.
+    rows say 'diverged' instead of numbers. `n_boot`: resamples of the agreement table's τ
+    intervals (the other tables' intervals and tests use Student t, stats.crossed_*).
     """
-    from vaebench import agreement
+    from vaebench import agreement, findings
     from vaebench import tables as tb
 
     out = Path(out_dir)
@@ -45,36 +44,41 @@ def tables(
         weights_official=official,
         settings=info["settings"],
         metadata=io.provenance(
-            {"n_boot": n_boot, "n_boot_comparisons": n_boot_comparisons,
-             "comparison_pairs": comparison_pairs}
+            {"n_boot": n_boot, "comparison_pairs": comparison_pairs}
         ),  # fmt: skip
     )
+    recon_table = tb.reconstruction_table(per_image)
     tb.write_table(
-        tb.reconstruction_table(per_image, n_boot=n_boot),
+        recon_table,
         out / "reconstruction",
         title="Reconstruction of held-out test images",
         **common,
     )
     tb.write_table(
-        tb.generation_table(set_level, rt, n_boot=n_boot),
+        tb.generation_table(set_level, rt),
         out / "generation",
         title="Generation: FID/KID/precision/recall, and sample round-trip",
         **common,
     )
+    tau = agreement.metric_agreement(per_image, n_boot=n_boot)
     tb.write_table(
-        agreement.metric_agreement(per_image, n_boot=n_boot),
+        tau,
         out / "metric_agreement",
         title="Do the metrics agree? Kendall τ between metric rankings",
         **common,
     )
+    comparisons = agreement.paired_comparisons(per_image, pairs=comparison_pairs)
     tb.write_table(
-        agreement.paired_comparisons(
-            per_image, n_boot=n_boot_comparisons, pairs=comparison_pairs
-        ),
+        comparisons,
         out / "paired_comparisons",
-        title="Paired comparisons between rows (paired bootstrap, Holm-corrected)",
+        title="Paired comparisons between rows (t over seeds and images, Holm-corrected)",
         **common,
     )
+    text = findings.findings(recon_table, comparisons, tau, official)
+    with io.atomic_path(out / "findings.md") as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    with io.atomic_path(out / "findings.html") as tmp:
+        tmp.write_text(findings.to_html(text), encoding="utf-8")
 
 
 def figures(

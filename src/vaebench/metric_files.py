@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vaebench import VaebenchError
+from vaebench import VaebenchError, families
 from vaebench.io import read_parquet_metadata
 from vaebench.names import SET_METRICS, metric_name
 from vaebench.stats import ONE_SEED_NOTE, SEED_INTERVAL_NOTE
@@ -150,14 +150,6 @@ def settings_footnotes(settings: dict[str, Any], columns: Iterable[str] | None =
     return notes
 
 
-def bootstrap_note(n_boot: int, seed: int, unit: str) -> str:
-    return (
-        f"Cells: mean [95% percentile-bootstrap interval], {n_boot} resamples of {unit} "
-        f"(seed {seed}). Rows with several seeds show the mean over seeds (weighted equally) and "
-        f"resample hierarchically: seeds first, then {unit} within each drawn seed."
-    )
-
-
 def seed_notes(n_seeds: pd.Series, labels: pd.Series) -> list[str]:
     """ONE_SEED_NOTE when every row has one seed; else name the rows that have one."""
     n_seeds, labels = pd.Series(n_seeds).reset_index(drop=True), pd.Series(labels)
@@ -198,6 +190,16 @@ def elbo_note(df: pd.DataFrame, meta: dict[str, Any], prefix: str = "") -> list[
         note += (
             f"; its Monte Carlo standard error per image averages {span} nats across rows "
             f"(column {prefix}neg_elbo_se of the Parquet file)"
+        )
+    shown = df[df[f"{prefix}neg_elbo"].notna()]
+    mc = {families.BY_KEY[m].label: families.BY_KEY[m].mc_kl for m in shown.get("model", [])
+          if m in families.BY_KEY and families.BY_KEY[m].mc_kl}  # fmt: skip
+    if mc:
+        how = {"flow": "log q0(z0) − log|det J| − log N(z_K; 0, I)",
+               "vamp": "log q(z|x) − log p_VAMP(z)"}  # fmt: skip
+        note += "; its KL term is analytic, except " + "; ".join(
+            f"{label}: a Monte Carlo estimate with the same draws, {how[kind]}"
+            for label, kind in mc.items()
         )
     return [note + "; objective uses the same draws."]
 

@@ -16,15 +16,20 @@ Per-image posterior terms (`reconstruct`), the same for every family whose poste
 Gaussian q(z|x) decoded as is and whose prior is N(0, I) (the decoders end in a sigmoid, read
 as Bernoulli means); vaebench.families' `no_kl` says which families they do not apply to:
 - kl: KL(q(z|x) || N(0, I)), analytic.
-- nll_mc: E_q[BCE(decoder(z), x)] estimated with `elbo_samples` draws z ~ q(z|x), and
-  nll_mc_se its Monte Carlo standard error (sample std / sqrt(draws); NaN for one draw).
+- nll_mc: E_q[BCE(decoder(z), x)] estimated with `elbo_samples` draws z ~ q(z|x).
   An ELBO is an expectation over q: decoding z = mu gives a plug-in value, not the ELBO, so
   -ELBO = nll_mc + kl, not bce(decoder(mu)) + kl. Draws are seeded per image from (seed,
   image index) on the CPU: the same numbers on rerun, on any device and at any batch size.
-- Elsewhere all three are NaN: deterministic encoders (AE, WAE, RAE) and VQ-VAE have no
-  posterior (a constant log K per VQ code position would be a code length, not a KL); flows
-  and HVAE decode a transformed z_K whose density the analytic KL does not describe; VAMP's
-  prior is a mixture, not N(0, I).
+- kl_mc: for the families whose KL term has no closed form but whose Pythae loss estimates
+  it by Monte Carlo (families' `mc_kl`), the same estimate with the same draws: VAE-LinNF
+  and VAE-IAF, log q0(z0|x) − log|det J(z0)| − log N(z_K; 0, I) with z_K the flow of z0 (the
+  decoder's input); VAMP, log q(z|x) − log p_VAMP(z). Their −ELBO = nll_mc + kl_mc; `kl`
+  stays NaN for them (no analytic KL). NaN for every other family.
+- mc_se: the Monte Carlo standard error of the −ELBO estimate, the sample std over draws of
+  BCE + (kl_mc where it applies) / sqrt(draws); NaN for one draw.
+- Elsewhere all are NaN: deterministic encoders (AE, WAE, RAE) and VQ-VAE have no
+  posterior (a constant log K per VQ code position would be a code length, not a KL); HVAE
+  decodes a Hamiltonian-refined z_K whose density needs its gradient steps.
 The reconstruction itself stays deterministic (the decoder of `code()`).
 """
 
@@ -38,13 +43,48 @@ from typing import Any
 import numpy as np
 import pythae.models
 import torch
+import torch.nn.functional as F
 from pythae.models import AutoModel
 from pythae.models.base.base_utils import ModelOutput
 
 from vaebench import VaebenchError, families, nets
 from vaebench.families import Family
 
-POSTERIOR_TERMS = ("kl", "nll_mc", "nll_mc_se")
+POSTERIOR_TERMS = ("kl", "kl_mc", "nll_mc", "mc_se")
+
+
+class VQVAEFixedLosses(pythae.models.VQVAE):
+    """VQ-VAE with the codebook and commitment losses summed per image, as the reconstruction
+    loss is: upstream's fix of Pythae 0.1.2 (benchmark_VAE b5c7462, #125, in no release).
+
+    In 0.1.2 the Quantizer averages ||sg(q) − z||² and ||q − sg(z)||² over every element of
+    the batch (B·positions·dim), while the loss adds them to the per-image sum of squared
+    errors: the codebook term weighs about 1/(positions·dim) of what it should and the
+    codebook barely learns. Upstream now sums over the whole batch, which makes the term
+    grow with the batch size (B times a per-image sum, against the batch-mean reconstruction);
+    this class sums per image (N/B times the mean, N the element count), so both terms are
+    per-image sums whatever the batch, as in van den Oord et al. (2017). Only training
+    changes: the saved model is Pythae's own VQVAE (same model_name, same state dict), and
+    its reconstructions and codes do not read the loss. `vqvae.pythae_0_1_2_losses: true`
+    trains the release's class instead.
+    """
+
+    def loss_function(self, recon_x, x, quantizer_output):
+        recon_loss = F.mse_loss(
+            recon_x.reshape(x.shape[0], -1), x.reshape(x.shape[0], -1), reduction="none"
+        ).sum(dim=-1)  # 0.1.2's: per-image sum of squared errors, no 0.5
+        per_image = quantizer_output.quantized_vector.numel() / x.shape[0]
+        vq_loss = quantizer_output.loss * per_image
+        return (
+            (recon_loss + vq_loss).mean(dim=0),
+            recon_loss.mean(dim=0),
+            vq_loss.mean(dim=0),
+        )
+
+
+# Pythae classes replaced by a fixed subclass unless the family's config section asks for
+# the release's behaviour: family key -> (the section's key, the class).
+PYTHAE_FIXES = {"vqvae": ("pythae_0_1_2_losses", VQVAEFixedLosses)}
 DRAW_SEED_STRIDE = 1_000_003  # per-image seeds of the -ELBO draws: seed * stride + index
 
 
@@ -68,7 +108,10 @@ def model_config_kwargs(params: dict[str, Any]) -> dict[str, Any]:
         "latent_dim": params["network"]["latent_dim"],
     }
     section = params.get(fam.key, {})
-    kwargs.update({k: v for k, v in section.items() if not k.endswith("_learning_rate")})
+    ours = {PYTHAE_FIXES[fam.key][0]} if fam.key in PYTHAE_FIXES else set()
+    kwargs.update(
+        {k: v for k, v in section.items() if not k.endswith("_learning_rate") and k not in ours}
+    )
     if fam.swept:
         kwargs["beta"] = params["beta"]
     if fam.reconstruction_loss:
@@ -98,6 +141,9 @@ def build(params: dict[str, Any]) -> torch.nn.Module:
     seed_everything(params["seed"])
     fam, net = families.BY_KEY[params["model"]], params["network"]
     model_cls, config_cls = (getattr(pythae.models, name) for name in fam.pythae)
+    if fam.key in PYTHAE_FIXES:
+        key, fixed = PYTHAE_FIXES[fam.key]
+        model_cls = model_cls if params.get(fam.key, {}).get(key) else fixed
     cfg = pythae_config(config_cls, model_config_kwargs(params), fam.key)
     model = model_cls(cfg, **nets.build(net["preset"], fam, cfg, net["width"]))
     model.vaebench_family = fam.key
@@ -206,30 +252,57 @@ def _draws(shape: tuple[int, ...], n: int, seed: int, first: int) -> torch.Tenso
     return out
 
 
+def _log_normal(z: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
+    """Σ_d log N(z; mu, exp(log_var)) without the −(d/2)·log 2π, which cancels in q − p (as
+    in Pythae's losses)."""
+    return (-0.5 * (log_var + (z - mu).pow(2) / log_var.exp())).sum(dim=-1)
+
+
+def _mc_kl(model, z0: torch.Tensor, mu: torch.Tensor, log_var: torch.Tensor):
+    """(decoder input z_K, per-draw KL-term estimate) for a family with `mc_kl`."""
+    log_q = _log_normal(z0, mu, log_var)
+    if family(model).mc_kl == "vamp":
+        return z0, log_q - model._log_p_z(z0)
+    z, log_det = z0, torch.zeros(z0.shape[0], device=z0.device, dtype=z0.dtype)
+    if family(model).flow == "planar":
+        for layer in model.net:
+            out = layer(z)
+            z, log_det = out.out, log_det + out.log_abs_det_jac
+    else:  # iaf
+        out = model.iaf_flow.inverse(z0)
+        z, log_det = out.out, out.log_abs_det_jac
+    return z, log_q - log_det - _log_normal(z, torch.zeros_like(z), torch.zeros_like(z))
+
+
 @torch.inference_mode()
-def mc_nll(
+def mc_elbo_terms(
     model, x: torch.Tensor, n: int, seed: int, first: int = 0
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """E_q[BCE(decoder(z), x)] per image (nats, float64) from `n` draws z ~ q(z|x), and its
-    Monte Carlo standard error; images are indices first, first+1, ... of the evaluated set.
-    NaN where the family has no such ELBO (no_kl); the standard error is NaN when n == 1."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(nll_mc, kl_mc, mc_se) per image (nats, float64) from `n` draws z0 ~ q(z|x) (module
+    doc); images are indices first, first+1, ... of the evaluated set. NaN where the family
+    has no ELBO of this kind; kl_mc NaN where the KL is analytic; mc_se NaN when n == 1."""
     from vaebench.pixel_metrics import bce_per_image  # one BCE formula for metrics and -ELBO
 
     nan = torch.full((x.shape[0],), math.nan, dtype=torch.float64)
-    if not has_kl(model):
-        return nan, nan
+    mc = family(model).mc_kl
+    if not has_kl(model) and mc is None:
+        return nan, nan, nan
     out = model.encoder(x)
-    mu, std = out.embedding, torch.exp(0.5 * out.log_covariance)
+    mu, log_var = out.embedding, out.log_covariance
+    std = torch.exp(0.5 * log_var)
     eps = _draws(tuple(mu.shape), n, seed, first).to(mu.device, mu.dtype)
-    nll = torch.stack(
-        [
-            bce_per_image(model.decoder(mu + std * eps[:, s]).reconstruction.clamp(0, 1), x)
-            for s in range(n)
-        ],
-        dim=1,
-    )
-    se = nll.std(dim=1, correction=1) / math.sqrt(n) if n > 1 else nan
-    return nll.mean(dim=1), se
+    nll, kl = [], []
+    for s in range(n):
+        z = mu + std * eps[:, s]
+        if mc is not None:
+            z, k = _mc_kl(model, z, mu, log_var)
+            kl.append(k.double())
+        nll.append(bce_per_image(model.decoder(z).reconstruction.clamp(0, 1), x))
+    nll = torch.stack(nll, dim=1)
+    total = nll + torch.stack(kl, dim=1) if mc is not None else nll  # KL analytic: a constant
+    se = total.std(dim=1, correction=1) / math.sqrt(n) if n > 1 else nan
+    kl_mc = torch.stack(kl, dim=1).mean(dim=1) if mc is not None else nan
+    return nll.mean(dim=1), kl_mc, se
 
 
 def elbo_settings(elbo_samples: int, seed: int) -> dict[str, Any]:
@@ -237,9 +310,12 @@ def elbo_settings(elbo_samples: int, seed: int) -> dict[str, Any]:
     return {
         "kl": "KL(q(z|x) || N(0, I)) analytic, nats/image; null where the family's posterior "
         "or prior is another distribution (vaebench.families: no_kl)",
-        "neg_elbo": "E_q[BCE(decoder(z), x)] + KL, Monte Carlo over z ~ q(z|x); null with kl",
-        "neg_elbo_se": "Monte Carlo standard error of neg_elbo (std / sqrt(samples)); also that "
-        "of objective, KL being analytic; null for 1 sample",
+        "neg_elbo": "E_q[BCE(decoder(z), x)] + KL, Monte Carlo over z ~ q(z|x); the KL analytic, "
+        "or where it has no closed form (VAE-LinNF, VAE-IAF: log q0(z0) - log|det J| - log "
+        "N(z_K; 0, I); VAMP: log q(z|x) - log p_VAMP(z)) a Monte Carlo estimate with the same "
+        "draws, as in the family's Pythae loss; null where the family has no such ELBO",
+        "neg_elbo_se": "Monte Carlo standard error of neg_elbo (std over draws / sqrt(samples)); "
+        "also that of objective, KL being analytic there; null for 1 sample",
         "objective": "E_q[BCE(decoder(z), x)] + beta * KL, same draws",
         "samples": elbo_samples,
         "seed": seed,
@@ -255,7 +331,7 @@ def reconstruct(
     model, images: np.ndarray, *, elbo_samples: int, seed: int, batch_size: int = 64
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Reconstructions (float32 in [0, 1], same order) of uint8 images, and per-image posterior
-    terms (float64): {"kl", "nll_mc", "nll_mc_se"} as in the module doc (NaN where no_kl).
+    terms (float64): {"kl", "kl_mc", "nll_mc", "mc_se"} as in the module doc.
 
     `elbo_samples` draws per image (config metrics.elbo_samples), seeded from `seed`.
     """
@@ -264,8 +340,8 @@ def reconstruct(
     for i in range(0, len(images), batch_size):
         x = to_float(np.asarray(images[i : i + batch_size])).to(dev)
         r, kl = encode_decode(model, x)
-        nll, se = mc_nll(model, x, elbo_samples, seed, first=i)
+        nll, kl_mc, se = mc_elbo_terms(model, x, elbo_samples, seed, first=i)
         recons.append(r.float().cpu().numpy())
-        for k, v in zip(POSTERIOR_TERMS, (kl, nll, se), strict=True):
+        for k, v in zip(POSTERIOR_TERMS, (kl, kl_mc, nll, se), strict=True):
             terms[k].append(v.cpu().numpy())
     return np.concatenate(recons), {k: np.concatenate(v) for k, v in terms.items()}

@@ -7,13 +7,16 @@
   log-variances with tanh (which the training prior does not: a component with log-variance
   -6 would be sampled with std 0.61 instead of 0.05) and cycles through only the first
   min(components, batch) pseudo-inputs.
-- `gmm`: a Gaussian mixture fitted on the training latents, for every family. Pythae's
-  GaussianMixtureSampler fits on *sampled* z, asserts `train_data.max() >= 1` and cannot fit
-  VQ-VAE's spatial code grids (sklearn wants 2-D input), so we fit the same estimator with
-  the same settings (sklearn GaussianMixture, full covariance, max_iter 2000, tol 1e-3) on
-  the flattened deterministic decoder inputs (models.code: the flow of the posterior mean, a
-  deterministic encoder's point, VQ-VAE's quantized code), with a fixed
-  random_state; VQ-VAE draws are snapped to the nearest codebook vectors before decoding.
+- `gmm`: a Gaussian mixture fitted on the training latents, for every family, as Pythae's
+  GaussianMixtureSampler does (sklearn GaussianMixture, full covariance, max_iter 2000, tol
+  1e-3) on what its `fit` reads, `model(x).z`: one posterior sample per training image
+  through the family's flow (`sampling.gmm.fit_on: sample`, the default; the draws are seeded
+  by the run's seed on the CPU, so any batch size gives the same latents), a deterministic
+  encoder's point, VQ-VAE's quantized code. HVAE's sample is taken before its Hamiltonian
+  steps, which need gradients. `fit_on: mean` fits on the flow of the posterior mean instead
+  (models.code, the deterministic decoder input). We fit it ourselves because Pythae's
+  sampler asserts `train_data.max() >= 1` and cannot fit VQ-VAE's spatial code grids
+  (sklearn wants 2-D input); VQ-VAE draws are snapped to the nearest codebook vectors.
 - `pixelcnn`: Pythae's PixelCNNSampler fitted on the VQ-VAE's code indices (the maintainers'
   advice for sampling a VQ-VAE). The PixelCNN has BatchNorm layers, and the sampler's `fit`
   reloads the best prior with `PixelCNN.load_from_folder`, which returns it in train mode:
@@ -34,7 +37,7 @@ from pythae.samplers import NormalSampler, PixelCNNSampler, PixelCNNSamplerConfi
 from pythae.trainers import BaseTrainerConfig
 
 from vaebench import VaebenchError
-from vaebench.models import code, family, seed_everything, to_float
+from vaebench.models import code, family, flow, seed_everything, to_float
 from vaebench.runtime import device
 
 
@@ -43,13 +46,28 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 
 
 @torch.inference_mode()
-def latents(model, images: np.ndarray, batch_size: int = 256) -> torch.Tensor:
-    """Deterministic decoder inputs (models.code): the flow of the posterior mean, a point, or
-    VQ-VAE's quantized code grid (B x D x h x w)."""
+def latents(
+    model, images: np.ndarray, batch_size: int = 256, sample_seed: int | None = None
+) -> torch.Tensor:
+    """Decoder inputs of `images`: deterministic ones (models.code: the flow of the posterior
+    mean, a point, or VQ-VAE's quantized code grid, B x D x h x w), or with `sample_seed` what
+    Pythae's forward gives as `z`: the flow of one posterior sample mu + std·eps per image,
+    eps drawn for all images at once from a CPU generator (independent of batch size)."""
     dev = next(model.parameters()).device
+    gaussian = family(model).encoder == "gaussian"
+    eps = None
+    if sample_seed is not None and gaussian:
+        gen = torch.Generator().manual_seed(sample_seed)
+        eps = torch.randn((len(images), model.model_config.latent_dim), generator=gen)
     out = []
     for i in range(0, len(images), batch_size):
-        out.append(code(model, to_float(np.asarray(images[i : i + batch_size])).to(dev)))
+        x = to_float(np.asarray(images[i : i + batch_size])).to(dev)
+        if eps is None:
+            out.append(code(model, x))
+            continue
+        enc = model.encoder(x)
+        std = torch.exp(0.5 * enc.log_covariance)
+        out.append(flow(model, enc.embedding + std * eps[i : i + batch_size].to(dev)))
     return torch.cat(out)
 
 
@@ -76,10 +94,12 @@ def sample_vamp(model, n: int, seed: int) -> np.ndarray:
     return _decode(model, out.embedding[k] + torch.exp(0.5 * out.log_covariance[k]) * eps)
 
 
-def sample_gmm(model, train_x: np.ndarray, n: int, n_components: int, seed: int) -> np.ndarray:
+def sample_gmm(
+    model, train_x: np.ndarray, n: int, n_components: int, seed: int, fit_on: str = "sample"
+) -> np.ndarray:
     from sklearn.mixture import GaussianMixture
 
-    z = latents(model, train_x)
+    z = latents(model, train_x, sample_seed=seed if fit_on == "sample" else None)
     shape = z.shape[1:]
     flat = z.reshape(len(z), -1).double().cpu().numpy()
     gmm = GaussianMixture(
@@ -149,7 +169,8 @@ def sample(model, params: dict[str, Any], train_x: np.ndarray, val_x: np.ndarray
     if name == "vamp":
         return sample_vamp(model, n, seed)
     if name == "gmm":
-        return sample_gmm(model, train_x, n, params["gmm"]["n_components"], seed)
+        gmm = params["gmm"]
+        return sample_gmm(model, train_x, n, gmm["n_components"], seed, gmm["fit_on"])
     if name == "pixelcnn":
         return sample_pixelcnn(model, train_x, val_x, n, params["pixelcnn"], seed)
     raise VaebenchError(f"sampling.samplers: unknown sampler {name!r}")

@@ -2,10 +2,11 @@
 
 A comparison asks whether row A (a model/β, all its seeds) scores better than row B on one
 metric over the same test images. The estimate is the mean over seeds of the mean over images
-of A − B. Its bootstrap (`stats.hierarchical_paired_boot`) resamples each row's seeds and,
-once for both rows, the images, so every image's pair stays paired and image difficulty
-cancels. Each comparison gets a two-sided bootstrap p-value; the table's family of
-comparisons is Holm-corrected and the verdict uses the corrected p.
+of A − B. Its interval and two-sided p (`stats.crossed_paired`) combine the two rows' seed
+spreads (Welch's t: two or three seeds per row carry little information about training
+variance, and the t says so) with the spread of the per-image differences (images are
+shared, so their difficulty cancels). The table's family of comparisons is Holm-corrected
+and the verdict uses the corrected p.
 
 By default the family is kept meaningful: neighbours in the β sweep (VAE as its β = 1 row)
 and every other family against VAE, not all pairs (`pairs="all"` is still there).
@@ -14,7 +15,6 @@ and every other family against VAE, not all pairs (`pairs="all"` is still there)
 from __future__ import annotations
 
 import itertools
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,13 +32,7 @@ from vaebench.names import (
     order_rows,
     sweep_rows,
 )
-from vaebench.stats import (
-    bootstrap_p_two_sided,
-    hierarchical_paired_boot,
-    holm,
-    holm_note,
-    min_n_boot,
-)
+from vaebench.stats import crossed_paired, holm, holm_note
 
 # Quality metrics compared between images: BCE excess, not BCE (BCE ranks image content).
 DEFAULT_METRICS = ("bce_excess", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
@@ -191,8 +185,6 @@ COLUMNS = [
 def paired_comparisons(
     per_image: pd.DataFrame,
     metrics: Sequence[str] | None = None,
-    n_boot: int = 10_000,
-    seed: int = 0,
     pairs: str | Sequence[tuple[str, str]] = "default",
     alpha: float = 0.05,
     vae_in_sweep: bool | None = None,
@@ -202,11 +194,10 @@ def paired_comparisons(
     pairs: "default" (β-sweep neighbours and every other family against VAE), "adjacent"
     (neighbours in table order), "all", or a list of (a, b) row labels or run ids. Columns:
     metric, row_a, row_b, n_seeds (the fewer of the two rows'), n_seeds_a/b, n_images, mean_a,
-    mean_b, diff (in the metric's own units and direction) with a 95% interval, p (two-sided
-    bootstrap), p_holm (Holm over every comparison in the table with a direction) and
-    verdict ("<row> better" when p_holm < alpha, else "no difference"; KL, which has no better
-    direction, gets "n/a (no direction)" and no p). `n_boot` should reach
-    stats.min_n_boot(family size): a footnote says so when it does not.
+    mean_b, diff (in the metric's own units and direction) with a 95% interval, p (two-sided,
+    stats.crossed_paired), p_holm (Holm over every comparison in the table with a direction)
+    and verdict ("<row> better" when p_holm < alpha, else "no difference"; KL, which has no
+    better direction, gets "n/a (no direction)" and no p).
     """
     metrics = default_metrics(per_image, metrics)
     c = cube(per_image, metrics, vae_in_sweep)
@@ -218,10 +209,7 @@ def paired_comparisons(
         ok = np.flatnonzero(np.isfinite(A).all(axis=(0, 1)) & np.isfinite(B).all(axis=(0, 1)))
         if not ok.size:
             continue
-        rng = np.random.default_rng([seed, zlib.crc32(f"{a}|{b}".encode())])
-        boot = hierarchical_paired_boot(A[..., ok], B[..., ok], n_boot, rng)
-        lo, hi = np.percentile(boot, [2.5, 97.5], axis=0)
-        p = np.atleast_1d(bootstrap_p_two_sided(boot))
+        _, lo, hi, p = crossed_paired(A[..., ok], B[..., ok], level=1 - alpha)
         mean_a, mean_b = A.mean(axis=1).mean(axis=0), B.mean(axis=1).mean(axis=0)
         for j, m in enumerate(ok):
             metric, sign = metrics[m], orientation(metrics[m])
@@ -258,23 +246,19 @@ def paired_comparisons(
         )
     ]
     out = out[COLUMNS]
-    needed = min_n_boot(family, alpha) if family else 0
+    level = f"{100 * (1 - alpha):g}%"
     notes = [
         f"A − B: mean over seeds of the mean over the {len(c.images)} shared test images of "
-        "the per-image difference, in the metric's own units; 95% interval (not adjusted for "
-        f"multiplicity) from {n_boot} bootstrap replicates that resample each row's seeds and, "
-        f"once for both rows, the images, so each image's pair stays paired (seed {seed}).",
+        f"the per-image difference, in the metric's own units; {level} interval (not adjusted "
+        "for multiplicity) with two parts added in quadrature: the rows' seed-to-seed spread "
+        "(Welch's t over the per-seed means; seeds are not paired) and the spread of the "
+        "per-image differences (Student t; image difficulty cancels). Rows with one seed add "
+        "no seed part: for them the comparison is of those trained models only.",
         holm_note(family, alpha),
-        f"verdict: the row the metric favours when p (Holm) < {alpha:g}, else 'no difference'.",
+        f"verdict: the row the metric favours when p (Holm) < {alpha:g}, else 'no difference' "
+        "(not resolved at this N and number of seeds, not a proof of equality).",
         f"Pairs: {how}; {len(chosen)} pairs × {len(metrics)} metrics.",
     ]
-    if family and n_boot < needed:
-        notes.append(
-            f"Too few resamples: with {n_boot} bootstrap replicates the smallest possible p is "
-            f"{2 / (n_boot + 1):.2g}, and Holm over {family} comparisons can never reach "
-            f"{alpha:g}; 'no difference' here means 'not resolved'. Use at least {needed} "
-            "(metrics.n_boot_comparisons)."
-        )
     if any(m in NO_DIRECTION for m in metrics):
         notes.append("KL has no better direction: shown, but left out of the Holm family.")
     meta = per_image.attrs.get("metadata", {})
@@ -287,8 +271,7 @@ def paired_comparisons(
             "family_size": family,
             "correction": "holm",
             "alpha": alpha,
-            "n_boot": n_boot,
-            "min_n_boot": needed,
+            "method": "stats.crossed_paired (Welch t over seeds + t over image differences)",
             "pairs": how,
         }
     }

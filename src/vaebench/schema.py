@@ -40,6 +40,13 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
+# Keys that configs of earlier versions may hold: why each went, and what to do instead.
+REMOVED = {
+    "metrics.n_boot_comparisons": "paired comparisons no longer bootstrap (their p-values use "
+    "Student t over seeds and images, see the README's 'What the numbers mean'); delete it",
+}
+
+
 def validate(
     config: dict[str, Any], source: str = "config", configfiles: list[str] | None = None
 ) -> dict[str, Any]:
@@ -64,6 +71,10 @@ def validate(
         key = _key(err.absolute_path)
         if err.validator == "additionalProperties":
             extra = sorted(set(err.instance) - set(err.schema.get("properties", {})))
+            gone = REMOVED.get(_key([*err.absolute_path, extra[0]]))
+            if gone:
+                raise VaebenchError(f"{source}: key {_key([*err.absolute_path, extra[0]])!r} "
+                                    f"was removed: {gone}")  # fmt: skip
             allowed = ", ".join(err.schema.get("properties", {}))
             raise VaebenchError(
                 f"{source}: unknown key {_key([*err.absolute_path, extra[0]])!r}; "

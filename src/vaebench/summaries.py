@@ -1,15 +1,14 @@
 """The table frames: per-image and set-level metrics in, one row per model/β (and sampler) out.
 
-Every cell is a mean with a 95% interval that includes what varies: per-image metrics use a
-hierarchical percentile bootstrap (seeds, then test images within each drawn seed); set-level
-metrics (KID, FID@N, FID∞, precision, recall) have one value per seed and a Student-t
-interval over seeds (`stats.seed_interval`), none with one seed. A metric that does not apply
-to a model stays blank (NaN), never 0. Footnotes travel with each frame in `df.attrs`.
+Every cell is a mean with a 95% interval that includes what varies: per-image metrics use
+`stats.crossed_interval` (seeds and the shared test images, each with its own Student t);
+set-level metrics (KID, FID@N, FID∞, precision, recall) have one value per seed and a
+Student-t interval over seeds (`stats.seed_interval`), none with one seed. A metric that does
+not apply to a model stays blank (NaN), never 0. Footnotes travel with each frame in `df.attrs`.
 """
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,7 +17,6 @@ import pandas as pd
 
 from vaebench import VaebenchError
 from vaebench.metric_files import (
-    bootstrap_note,
     checkpoint_note,
     elbo_note,
     frame_metadata,
@@ -45,7 +43,7 @@ from vaebench.names import (
     row_label,
     sweep_rows,
 )
-from vaebench.stats import hierarchical_boot_means, seed_interval
+from vaebench.stats import CROSSED_NOTE, crossed_interval, seed_interval
 
 __all__ = ["generation_table", "load_metrics", "reconstruction_table", "settings_footnotes"]
 _COUNTS = ("n_seeds", "diverged", "n_diverged")
@@ -70,19 +68,16 @@ def _check_unique(df: pd.DataFrame, keys: list[str], what: str) -> None:
         )
 
 
-def _rng(seed: int, key: str) -> np.random.Generator:
-    """One generator per table row, keyed by the row's name: adding or removing a run leaves
-    every other row's interval unchanged."""
-    return np.random.default_rng([seed, zlib.crc32(key.encode())])
-
-
 # -- per-image metrics ----------------------------------------------------------------------
 
 
-def _per_image_summary(
-    sub: pd.DataFrame, metrics: Sequence[str], n_boot: int, rng: np.random.Generator, where: str
-) -> dict[str, Any]:
-    """Summarise one model/β (and sampler) over its non-diverged runs and their images."""
+def _per_image_summary(sub: pd.DataFrame, metrics: Sequence[str], where: str) -> dict[str, Any]:
+    """Summarise one model/β (and sampler) over its non-diverged runs and their images.
+
+    Reconstructions: every seed scored on the same test images (crossed). Round trips: each
+    seed's own samples, paired by sample index (nested); crossed_interval's image part then
+    holds the samples' spread / S and its seed part the rest, a slightly wider interval than
+    the seed-means t interval alone, so it stays valid for both."""
     div = diverged_mask(sub)
     runs_all = sub["run"].unique()
     live = sub[~div]
@@ -113,9 +108,11 @@ def _per_image_summary(
             )
         usable.append(m)
     if usable:
-        groups = [g[usable].to_numpy(np.float64) for _, g in live.groupby("run", sort=True)]
-        mean = np.mean([g.mean(axis=0) for g in groups], axis=0)
-        lo, hi = np.percentile(hierarchical_boot_means(groups, n_boot, rng), [2.5, 97.5], axis=0)
+        groups = [g.sort_values("image")[usable].to_numpy(np.float64)
+                  for _, g in live.groupby("run", sort=True)]  # fmt: skip
+        if len({len(g) for g in groups}) != 1:
+            raise VaebenchError(f"{where}: the seeds were scored on different numbers of images")
+        mean, lo, hi = crossed_interval(np.stack(groups))
         for j, m in enumerate(usable):
             row[m], row[f"{m}_lo"], row[f"{m}_hi"] = mean[j], lo[j], hi[j]
     if "neg_elbo_se" in live and live["neg_elbo_se"].notna().any():
@@ -125,8 +122,6 @@ def _per_image_summary(
 
 def _per_image_table(
     per_image: pd.DataFrame,
-    n_boot: int,
-    seed: int,
     metrics: Sequence[str] | None,
     by: list[str],
     prefix: str,
@@ -154,23 +149,21 @@ def _per_image_table(
             "in_sweep": in_sweep,
             **{k: v for k, v in key.items() if k not in ("model", "beta")},
         }
-        stats = _per_image_summary(sub, metrics, n_boot, _rng(seed, prefix + name), name)
+        stats = _per_image_summary(sub, metrics, name)
         rows.append(
             {**row, **{(prefix + k if k not in _COUNTS else k): v for k, v in stats.items()}}
         )
     out = order_rows(pd.DataFrame(rows))
-    out.attrs["footnotes"] = [bootstrap_note(n_boot, seed, "images"), *merged]
+    out.attrs["footnotes"] = [CROSSED_NOTE, *merged]
     return out
 
 
 def reconstruction_table(
     per_image: pd.DataFrame,
-    n_boot: int = 1000,
-    seed: int = 0,
     metrics: Sequence[str] | None = None,
     vae_in_sweep: bool | None = None,
 ) -> pd.DataFrame:
-    """One row per model/β: each metric's mean over test images with a 95% bootstrap interval.
+    """One row per model/β: each metric's mean over test images with a 95% interval.
 
     `per_image` is the concatenation of the runs' reconstruction.parquet files (load_metrics).
     Columns out: model, family, beta, label, in_sweep, n_seeds, n_images, diverged,
@@ -181,7 +174,7 @@ def reconstruction_table(
     True and no numbers. `vae_in_sweep`: see names.sweep_rows.
     """
     meta = frame_metadata(per_image)
-    out = _per_image_table(per_image, n_boot, seed, metrics, ["model", "beta"], "", vae_in_sweep)
+    out = _per_image_table(per_image, metrics, ["model", "beta"], "", vae_in_sweep)
     out.attrs["footnotes"] += [
         UNITS_NOTE,
         *([BCE_NOTE] if "bce" in out else []),
@@ -236,8 +229,6 @@ def _set_level_summary(sub: pd.DataFrame, metrics: Sequence[str], where: str) ->
 def generation_table(
     set_level: pd.DataFrame,
     roundtrip: pd.DataFrame | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
     roundtrip_metrics: Sequence[str] = ROUNDTRIP_METRICS,
     vae_in_sweep: bool | None = None,
 ) -> pd.DataFrame:
@@ -279,9 +270,7 @@ def generation_table(
             )
         parts.append(pd.DataFrame(rows))
     if roundtrip is not None and len(roundtrip):
-        rt = _per_image_table(
-            roundtrip, n_boot, seed, roundtrip_metrics, key, ROUNDTRIP_PREFIX, vae_in_sweep
-        )
+        rt = _per_image_table(roundtrip, roundtrip_metrics, key, ROUNDTRIP_PREFIX, vae_in_sweep)
         merged = merged or rt.attrs["footnotes"][1:]
         parts.append(rt.drop(columns=["label"]))
     if not parts:
@@ -296,7 +285,8 @@ def generation_table(
             "RT columns: sample round trip. x is a generated sample and x̂ the model's "
             "reconstruction of x (the original study's 'generation' table, which found larger "
             "β gave worse generations); images are compared with each other, so BCE excess "
-            "replaces BCE. " + bootstrap_note(n_boot, seed, "samples"),
+            "replaces BCE. Their intervals: as the reconstruction table's, each seed's own "
+            "samples paired by index (conservative for samples that differ between seeds).",
             UNITS_NOTE,
             *elbo_note(out, meta, ROUNDTRIP_PREFIX),
         ]

@@ -51,7 +51,7 @@ from vaebench.render import (
     to_markdown,
     write_table,
 )
-from vaebench.stats import boot_means, hierarchical_boot_means, resample_counts
+from vaebench.stats import boot_means, crossed_interval, crossed_paired, resample_counts
 from vaebench.summaries import (
     generation_table,
     load_metrics,
@@ -79,11 +79,12 @@ __all__ = [
     "WEIGHTS_WARNING",
     "auto_footnotes",
     "boot_means",
+    "crossed_interval",
+    "crossed_paired",
     "diverged_mask",
     "fmt",
     "generation_table",
     "header",
-    "hierarchical_boot_means",
     "load_metrics",
     "mask_stand_in",
     "metric_base",

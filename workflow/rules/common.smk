@@ -162,6 +162,13 @@ TABLE_OUTPUTS = {
     for name in TABLE_NAMES
     for ext in TABLE_EXTS
 }
+# the findings the tables support, in sentences (vaebench.findings), by the tables job
+TABLE_OUTPUTS["findings_md"] = f"{STUDY}/tables/findings.md"
+TABLE_OUTPUTS["findings_html"] = report(
+    f"{STUDY}/tables/findings.html",
+    caption="../report/findings.rst",
+    category="Tables",
+)
 FIGURE_OUTPUTS = {
     f"{name}_{ext}": _output("figures", name, ext, "png")
     for name in FIGURE_NAMES

@@ -19,7 +19,6 @@ rule tables:
         "../../envs/vaebench.yaml"
     params:
         n_boot=config["metrics"]["n_boot"],
-        n_boot_comparisons=config["metrics"]["n_boot_comparisons"],
         comparison_pairs=config["metrics"]["comparison_pairs"],
         diverged=vb.canonical(list(DIVERGED.values())),
     script:

@@ -9,7 +9,6 @@ jobs.run(
     generation=list(snakemake.input.generation),
     roundtrip=list(snakemake.input.roundtrip),
     n_boot=snakemake.params.n_boot,
-    n_boot_comparisons=snakemake.params.n_boot_comparisons,
     comparison_pairs=snakemake.params.comparison_pairs,
     diverged=snakemake.params.diverged,
     out_dir=str(Path(snakemake.output[0]).parent),
