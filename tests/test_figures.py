@@ -51,7 +51,7 @@ def per_image(n: int = 32, runs=RUNS) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
-    return reconstruction_table(per_image(), n_boot=50)
+    return reconstruction_table(per_image())
 
 
 @pytest.fixture(scope="module")
