@@ -188,3 +188,49 @@ def test_every_schema_rule_gives_one_line_naming_its_key(key, value):
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith("config: key ")
     assert f"'{key}" in msg  # the key itself, or one of its items (betas[0])
+
+
+def test_sizes_the_networks_cannot_take_are_refused_when_the_config_is_read():
+    base = {"dataset": {"name": "shapes"}, "models": ["vae"], "seeds": [0]}
+    for size, preset, hint in ((63, "small", "a multiple of 16"), (32, "celeba64", "needs 64"),
+                               (100000, "small", "maximum of 512")):  # fmt: skip
+        cfg = {**base, "dataset": {"name": "shapes", "image_size": size},
+               "network": {"preset": preset}}  # fmt: skip
+        with pytest.raises(VaebenchError, match="dataset.image_size") as err:
+            vb.validate(cfg)
+        assert hint in str(err.value) and "\n" not in str(err.value)
+    vb.validate({**base, "dataset": {"name": "shapes", "image_size": 48},
+                 "network": {"preset": "small"}})  # fmt: skip
+
+
+def test_kid_subsets_larger_than_the_sets_are_said_at_parse_time():
+    from vaebench import terminal
+
+    cfg = vb.validate({"dataset": {"name": "shapes", "n_reference": 64}, "models": ["vae"],
+                       "seeds": [0], "sampling": {"n_samples": 32}})  # fmt: skip
+    line = terminal.kid_warning(cfg)
+    assert "metrics.kid.subset_size 100" in line and "at most 32" in line
+    cfg["metrics"]["kid"]["subset_size"] = 32
+    assert terminal.kid_warning(cfg) is None
+
+
+def test_removed_keys_say_why_and_what_to_do():
+    cfg = {"dataset": {"name": "shapes"}, "models": ["vae"], "seeds": [0],
+           "metrics": {"n_boot_comparisons": 10000}}  # fmt: skip
+    with pytest.raises(VaebenchError, match="metrics.n_boot_comparisons' was removed.*delete it"):
+        vb.validate(cfg)
+
+
+def test_bf16_is_refused_where_it_would_not_be_applied_or_correct():
+    def cfg(models, loss):
+        return {"dataset": {"name": "shapes"}, "models": models, "seeds": [0],
+                "training": {"bf16_autocast": True, "reconstruction_loss": loss}}  # fmt: skip
+
+    for models, loss, named in ((["vae"], "bce", "VAE (CUDA autocast refuses its BCE"),
+                                (["vaegan"], "mse", "VAE-GAN (its coupled_adversarial"),
+                                (["vqvae"], "mse", "VQ-VAE (its nearest-code search"),
+                                (["ae", "factor_vae"], "mse", "FactorVAE")):  # fmt: skip
+        with pytest.raises(VaebenchError, match="training.bf16_autocast") as err:
+            vb.validate(cfg(models, loss))
+        assert named in str(err.value) and "\n" not in str(err.value)
+    vb.validate(cfg(["vae", "beta_vae", "ae"], "mse"))  # base trainer, MSE: applied as asked

@@ -193,6 +193,25 @@ def test_folder_source(tmp_path, folder):
     assert m2["splits"]["train"]["names"][:10] == names["train"]
 
 
+def test_stretching_a_non_square_image_is_said(tmp_path, capsys):
+    """A 4x300 px image with dataset.crop null is stretched to a square: the run says so (a
+    warning naming the worst image and the fix) and the manifest counts it."""
+    root = tmp_path / "imgs"
+    root.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(root / f"{i}.png")
+    Image.new("RGB", (4, 300), (200, 10, 10)).save(root / "thin.png")
+    cfg = _cfg("folder", root, n_train=3, n_val=2, n_test=2, crop=None, image_size=16)
+    m = prepare(cfg, tmp_path / "out")
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if "not square" in x)
+    assert "1 of 7 images" in line and "75:1" in line and "thin.png" in line
+    assert "dataset.crop" in line and m["preprocessing"]["stretched"] == 1
+    m = prepare(cfg | {"crop": 4}, tmp_path / "cropped")  # a square crop: nothing stretched
+    assert m["preprocessing"]["stretched"] == 0 and "not square" not in capsys.readouterr().err
+
+
 def _all_images(root: Path) -> list[str]:
     return sorted(
         p.relative_to(root).as_posix()

@@ -128,6 +128,21 @@ def test_metric_vs_beta_puts_vae_on_the_beta_curve(tmp_path, table, captured):
     assert VAE_SWEEP_LABEL in legend and "VAE" not in legend and "VQ-VAE" in legend
 
 
+def test_metric_vs_beta_without_a_sweep_draws_rows_not_a_beta_axis(tmp_path, table, captured):
+    """A study with no β sweep gets each row's mean and interval on a row axis, and says so,
+    not flat lines over a 'β (log scale)' axis."""
+    no_sweep = table[~table["in_sweep"]]
+    assert len(no_sweep) >= 2
+    stem = tmp_path / "metric_vs_beta"
+    assert_written(figures.metric_vs_beta(no_sweep, stem, metrics=["mse", "ssim"]), stem)
+    fig = captured[0]
+    words = texts(fig)
+    assert any("no β sweep" in t for t in words) and not any("log scale" in t for t in words)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(no_sweep["label"])
+    assert ax.get_xscale() == "linear"
+
+
 def test_rate_distortion_draws_no_vqvae_and_no_overlapping_labels(tmp_path, table, captured):
     stem = tmp_path / "rate_distortion"
     crowded = table.copy()

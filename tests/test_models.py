@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 
 import numpy as np
@@ -403,3 +404,34 @@ def test_gmm_fits_on_posterior_samples_as_pythae_does(trained, images):
     b = models_sample.sample(model, {**params, "gmm": {**params["gmm"], "fit_on": "mean"}},
                              x, images[40:])  # fmt: skip
     assert a.shape == b.shape and not np.array_equal(a, b)
+
+
+def test_an_exploded_loss_is_a_divergence():
+    """Not only NaN: a loss EXPLODED times the first epoch's (VAMP's eval loss reached 1e23
+    with the demo's learning rate while its train loss looked sane) stops the run as diverged,
+    naming the run, the epoch and the fix."""
+    history = [{"epoch": 1, "train_loss": 512.0}]
+    models_train._check_diverged("vamp/seed~0", 2, 530.0, 1e6, history)  # 2,000x: not yet
+    with pytest.raises(models_train.Diverged, match=r"vamp/seed~0: diverged at epoch 2: "
+                       r"loss exploded .*eval 1e\+23.*learning_rate") as err:  # fmt: skip
+        models_train._check_diverged("vamp/seed~0", 2, 530.0, 1e23, history)
+    assert err.value.epoch == 2 and err.value.last_finite == 530.0
+    with pytest.raises(models_train.Diverged, match="exploded"):  # at epoch 1: its own train
+        models_train._check_diverged("vamp/seed~0", 1, 500.0, 1e23, [])
+    with pytest.raises(models_train.Diverged, match="diverged at epoch 3"):  # NaN, as before
+        models_train._check_diverged("vae/seed~0", 3, math.nan, 1.0, history)
+
+
+def test_stray_distributed_variables_leave_training_single_process(images, tmp_path, monkeypatch):
+    """A launcher's or SLURM prolog's WORLD_SIZE/RANK/LOCAL_RANK must not switch Pythae's
+    trainer into distributed mode (it would wait in init_process_group for ranks that never
+    come) nor make it a non-main rank that skips saving."""
+    for key, value in {"WORLD_SIZE": "4", "RANK": "3", "LOCAL_RANK": "3"}.items():
+        monkeypatch.setenv(key, value)
+    params = vb.train_params(CFG, RUNS["vae"])
+    model = models.build(params)
+    trainer = models_train.make_trainer(model, params, images[:32], images[32:], tmp_path / "w")
+    assert not trainer.distributed and trainer.world_size == 1 and trainer.rank == 0
+    summary = models_train.train(params, images[:32], images[32:], tmp_path / "model",
+                                 tmp_path / "h.parquet", tmp_path / "c.pt", log=lambda *a: None)
+    assert summary["kept_epoch"] == 2 and (tmp_path / "model" / "model.pt").is_file()

@@ -169,6 +169,22 @@ def test_the_published_model_loads_and_reconstructs_like_the_run(study):
     assert out.stdout.split() == ["VAE", "vaebench.nets"]
 
 
+def test_publish_runs_chooses_which_runs_are_published():
+    cfg = vb.validate({**STUDY, "models": ["vae", "beta_vae", "vqvae"], "betas": [0.5, 4]})
+    every = vb.publish_outputs(cfg, vb.runs(cfg))
+    assert len(every) == 4
+    cfg["publish"]["runs"] = ["beta_vae/*", "vqvae/seed~0"]
+    chosen = vb.publish_outputs(cfg, vb.runs(cfg))
+    assert [p.split("/publish/")[1] for p in chosen] == [
+        "beta_vae/beta~0.5/seed~0", "beta_vae/beta~4/seed~0", "vqvae/seed~0"]  # fmt: skip
+    run = vb.runs(cfg)[0]  # choosing runs is not a publish job's param: nothing reruns
+    assert vb.publish_params(cfg, run) == vb.publish_params({**cfg, "publish": {
+        **cfg["publish"], "runs": []}}, run)  # fmt: skip
+    cfg["publish"]["runs"] = ["gan/*"]
+    with pytest.raises(VaebenchError, match="publish.runs.*matches none"):
+        vb.publish_outputs(cfg, vb.runs(cfg))
+
+
 def test_hub_repo_ids_from_the_pattern():
     cfg = vb.validate({**STUDY, "models": ["vae", "beta_vae", "vqvae"], "betas": [0.5, 4]})
     ids = [vb.publish_params(cfg, r)["hf_repo"] for r in vb.runs(cfg)]

@@ -660,6 +660,21 @@ def test_stand_in_comparisons_and_agreement_are_not_shown(per_image, tmp_path):
     assert lines and all(STAND_IN in line for line in lines)
 
 
+def test_stand_in_metrics_stay_out_of_the_holm_family(per_image):
+    """With stand-in weights LPIPS's p-values mean nothing: no p, no verdict, and the other
+    comparisons are corrected over their own family only."""
+    official = paired_comparisons(per_image, ["mse", "lpips"])
+    stand_in = paired_comparisons(per_image, ["mse", "lpips"], weights_official=False)
+    lp = stand_in[stand_in["metric"] == "lpips"]
+    assert lp["p"].isna().all() and (lp["verdict"] == STAND_IN).all()
+    family = int(stand_in["p"].notna().sum())
+    assert family == int((official["metric"] == "mse").sum()) < int(official["p"].notna().sum())
+    assert stand_in.attrs["table_metadata"]["comparisons"]["family_size"] == family
+    mse = stand_in[stand_in["metric"] == "mse"]
+    np.testing.assert_allclose(mse["p_holm"], holm(mse["p"].to_numpy()))
+    assert any("not in the Holm family" in n for n in stand_in.attrs["footnotes"])
+
+
 def test_agreement_needs_the_same_images_for_every_run(per_image):
     df = per_image[~((per_image["model"] == "vae") & (per_image["image"] == 0))]
     with pytest.raises(VaebenchError, match="same images"):

@@ -346,7 +346,7 @@ def compare_outputs(config: dict[str, Any]) -> list[str]:
 
 
 def hub_repo_id(pattern: str, run: Run, study: str) -> str:
-    """publish.hf_repo's pattern for one run: {model}, {beta} ('na' for VQ-VAE), {seed},
+    """publish.hf_repo's pattern for one run: {model}, {beta} ('na' without a β), {seed},
     {run} (the run id with '/' as '-' and no '~': beta_vae-beta4-seed0) and {study}."""
     beta = format_beta(run.beta) if run.beta is not None else "na"
     slug = run.id.replace("/", "-").replace("~", "")
@@ -390,7 +390,17 @@ def publish_params(config: dict[str, Any], run: Run) -> dict[str, Any]:
 
 
 def publish_outputs(config: dict[str, Any], runs: list[Run]) -> list[str]:
-    """The Hub folders `rule all` asks for: none unless publish.enabled."""
-    if not config["publish"]["enabled"]:
+    """The Hub folders `rule all` asks for: none unless publish.enabled; of the runs that
+    publish.runs names (shell-style patterns of run ids, e.g. `vae/*`), or all runs."""
+    from fnmatch import fnmatchcase
+
+    p = config["publish"]
+    if not p["enabled"]:
         return []
-    return [f"{study_dir(config)}/publish/{r.id}" for r in runs]
+    chosen = [r for r in runs if not p["runs"] or any(fnmatchcase(r.id, x) for x in p["runs"])]
+    if p["runs"] and not chosen:
+        raise VaebenchError(
+            f"key 'publish.runs' {p['runs']} matches none of the study's runs (e.g. "
+            f"{runs[0].id if runs else 'vae/seed~0'}); give run ids or patterns such as 'vae/*'"
+        )
+    return [f"{study_dir(config)}/publish/{r.id}" for r in chosen]

@@ -46,6 +46,7 @@ from vaebench.sources import (  # noqa: F401 (rank, shapes: re-exported)
 SPLITS = ("train", "val", "test")  # prepare_data's splits
 REFERENCE_MANIFEST = "reference.json"  # the reference set's manifest (sources.REFERENCE)
 FILTER = "BICUBIC"  # PIL's antialiased bicubic; fixed so every run resizes the same way
+STRETCHED = 1.25  # an uncropped image whose sides differ more than this is visibly distorted
 MANIFEST = "manifest.json"
 CHUNK = 32  # images per decoding task: workers finish within ~30 ms of each other
 
@@ -105,7 +106,7 @@ def _prepare_images(dataset: dict, out_dir: Path, workers: int, splits: tuple[st
             for s in splits
         ]
         # provenance (~50 ms of package metadata and git) runs while the workers decode
-        modes, digests, manifest["provenance"] = _decode_all(
+        modes, digests, aspects, manifest["provenance"] = _decode_all(
             [[prefix + n for n in names[s]] for s in splits],
             outs,
             crop,
@@ -128,6 +129,18 @@ def _prepare_images(dataset: dict, out_dir: Path, workers: int, splits: tuple[st
         } | _describe(out_dir / f"{split}.npy")
         start = stop
     manifest["conversions"] = dict(sorted(total.items()))
+    stretched = [(a, n) for a, n in zip(aspects, (n for s in splits for n in names[s]),
+                                        strict=True) if a > STRETCHED]  # fmt: skip
+    manifest["preprocessing"]["stretched"] = len(stretched)
+    if stretched:
+        worst, name = max(stretched)
+        print(
+            f"vaebench: warning: {len(stretched)} of {len(aspects)} images are not square (up "
+            f"to {worst:.3g}:1, e.g. {name}) and are stretched to {size}x{size} because "
+            "dataset.crop is null; set dataset.crop to take a centred square of that side "
+            "first (the manifest records the count)",
+            file=sys.stderr,
+        )
     return manifest
 
 
@@ -209,8 +222,9 @@ def _decode_all(
     crop: int | None,
     workers: int,
     meanwhile: Callable[[], Any] = lambda: None,
-) -> tuple[list[str], list[bytes], Any]:
-    """Decode paths[k] into outs[k] on `workers` processes; return modes and sha256 digests.
+) -> tuple[list[str], list[bytes], list[float], Any]:
+    """Decode paths[k] into outs[k] on `workers` processes; return modes, sha256 digests and
+    the aspect ratio (long side / short side) of what each image resized.
 
     outs are shared memory maps (the .npy files), so forked workers write pixels in place
     and no image crosses a pipe: pickling them back cost the parent as much CPU as a fifth
@@ -226,6 +240,7 @@ def _decode_all(
         workers = 1
     modes: list[str] = []
     digests: list[bytes] = []
+    aspects: list[float] = []
     with contextlib.ExitStack() as stack:
         if workers <= 1:
             results: Iterator = (_decode_chunk(outs[k], s, p, crop) for k, s, p in tasks)
@@ -238,10 +253,11 @@ def _decode_all(
             stack.callback(pool.shutdown, wait=True, cancel_futures=True)
             results = pool.map(_decode_shared, *zip(*tasks, strict=True), [crop] * len(tasks))
         extra = meanwhile()
-        for chunk_modes, chunk_digests in results:
+        for chunk_modes, chunk_digests, chunk_aspects in results:
             modes += chunk_modes
             digests += chunk_digests
-    return modes, digests, extra
+            aspects += chunk_aspects
+    return modes, digests, aspects, extra
 
 
 _OUTS: list[np.ndarray] = []  # a forked worker's views of the parent's output maps
@@ -253,19 +269,19 @@ def _attach(outs: list[np.ndarray]) -> None:
 
 def _decode_shared(
     k: int, start: int, paths: list[str], crop: int | None
-) -> tuple[list[str], list[bytes]]:
+) -> tuple[list[str], list[bytes], list[float]]:
     return _decode_chunk(_OUTS[k], start, paths, crop)
 
 
 def _decode_chunk(
     out: np.ndarray, start: int, paths: list[str], crop: int | None
-) -> tuple[list[str], list[bytes]]:
+) -> tuple[list[str], list[bytes], list[float]]:
     """Decode paths into out[start:]; truncation is an error, whatever PIL's global says.
 
     The per-file digests let the parent hash each split's sources in order without shipping
     the files' bytes between processes.
     """
-    modes, digests = [], []
+    modes, digests, aspects = [], [], []
     saved = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
@@ -273,16 +289,20 @@ def _decode_chunk(
             with open(path, "rb") as f:
                 data = f.read()
             digests.append(hashlib.sha256(data).digest())
-            image, mode = _decode(path, data, crop, out.shape[-1])
+            image, mode, aspect = _decode(path, data, crop, out.shape[-1])
             out[i] = image.transpose(2, 0, 1)
             modes.append(mode)
+            aspects.append(aspect)
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = saved
-    return modes, digests
+    return modes, digests, aspects
 
 
-def _decode(path: str, data: bytes, crop: int | None, size: int) -> tuple[np.ndarray, str]:
-    """One image -> (S x S x 3 uint8, its original mode): open, RGB, centre crop, resize."""
+def _decode(
+    path: str, data: bytes, crop: int | None, size: int
+) -> tuple[np.ndarray, str, float]:
+    """One image -> (S x S x 3 uint8, its original mode, the aspect ratio it was resized
+    from): open, RGB, centre crop, resize."""
     if not data:
         raise VaebenchError(f"image {path} is empty (0 bytes); replace it with a good copy")
     try:
@@ -311,8 +331,9 @@ def _decode(path: str, data: bytes, crop: int | None, size: int) -> tuple[np.nda
             )
         left, top = int(round((w - crop) / 2.0)), int(round((h - crop) / 2.0))
         rgb = rgb.crop((left, top, left + crop, top + crop))
+    aspect = max(rgb.size) / min(rgb.size)
     rgb = rgb.resize((size, size), getattr(Image.Resampling, FILTER))
-    return np.asarray(rgb, dtype=np.uint8), mode
+    return np.asarray(rgb, dtype=np.uint8), mode, aspect
 
 
 def _to_rgb(img: Image.Image, path: str) -> Image.Image:

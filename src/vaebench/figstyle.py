@@ -78,8 +78,9 @@ def stand_in_note(fig: Figure, omitted: Sequence[str]) -> None:
         return
     names = ", ".join(dict.fromkeys(metric_name(c) for c in omitted))
     text = (
-        f"Not drawn: {names}. The LPIPS/Inception weights are not the official ones "
-        "(randomly initialised stand-ins), so these values are meaningless."
+        f"Not drawn: {names}, which this figure shows with the official weights: this run's "
+        "LPIPS/Inception weights are randomly initialised stand-ins, so their values are "
+        "meaningless."
     )
     width = max(40, int(fig.get_figwidth() * 11))
     fig.suptitle(textwrap.fill(text, width), color="red", fontweight="bold", fontsize=9)

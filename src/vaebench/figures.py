@@ -112,6 +112,14 @@ def metric_vs_beta(
     refs = table[~_in_sweep(table)]
     betas = np.sort(sweep["beta"].dropna().unique())
     handles = {}
+    if len(betas) < 2:  # no sweep to draw against β: each row's mean and interval instead
+        _by_row(axes, cols, table, samplers)
+        for ax in axes[len(cols) :]:
+            ax.set_visible(False)
+        fig.suptitle("This study has no β sweep: each row's mean and 95% interval "
+                     "(the figure's x axis is the row, not β)", fontsize=9)  # fmt: skip
+        stand_in_note(fig, omitted)
+        return save_figure(fig, path_stem)
     for ax, col in zip(axes, cols, strict=False):
         for sampler in samplers:
             ls = SAMPLER_STYLE.get(sampler, "-") if sampler else "-"
@@ -174,6 +182,25 @@ def metric_vs_beta(
     )
     stand_in_note(fig, omitted)
     return save_figure(fig, path_stem)
+
+
+def _by_row(axes, cols: list[str], table: pd.DataFrame, samplers: list) -> None:
+    """metric_vs_beta without a β sweep: one point with its interval per table row."""
+    labels = list(dict.fromkeys(table["label"]))
+    for ax, col in zip(axes, cols, strict=False):
+        for k, sampler in enumerate(samplers):
+            rows = table if sampler is None else table[table["sampler"] == sampler]
+            rows = rows[rows[col].notna()]
+            x = [labels.index(lab) + 0.15 * k for lab in rows["label"]]
+            for xi, (_, r) in zip(x, rows.iterrows(), strict=True):
+                ax.errorbar([xi], [r[col]], yerr=_yerr(rows.loc[[r.name]], col), capsize=3,
+                            marker=family_marker(r["label"]), color=family_colour(r["model"]),
+                            ls="none")  # fmt: skip
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(axis_label(col))
+        title = f"{header(col)}  ({_direction(col)})" if _direction(col) else header(col)
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3, axis="y")
 
 
 def rate_distortion(

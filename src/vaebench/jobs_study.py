@@ -67,7 +67,9 @@ def tables(
         title="Do the metrics agree? Kendall τ between metric rankings",
         **common,
     )
-    comparisons = agreement.paired_comparisons(per_image, pairs=comparison_pairs)
+    comparisons = agreement.paired_comparisons(
+        per_image, pairs=comparison_pairs, weights_official=official
+    )
     tb.write_table(
         comparisons,
         out / "paired_comparisons",

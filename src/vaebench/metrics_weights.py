@@ -35,7 +35,13 @@ from vaebench.io import atomic_path, save_json, sha256_file
 if TYPE_CHECKING:  # torch is imported inside functions: `import vaebench.config` stays light
     import torch
 
-STAGE_COMMAND = "snakemake --cores 1 stage_weights --configfile <your config>"
+STAGE_COMMAND = ".venv/bin/snakemake --cores 1 stage_weights --configfile <your config>"
+# the way to run without the files, named wherever a user meets their absence
+OFFLINE_HINT = (
+    "or, to run offline without them, set `weights.allow_random: true` in the config: "
+    "randomly initialised stand-ins, so LPIPS and the Inception metrics read 'n/a "
+    "(stand-in weights)' while every other metric is real"
+)
 DOWNLOAD_TIMEOUT_S = 60.0
 
 
@@ -79,7 +85,8 @@ def weight_path(cache: str | os.PathLike, wf: WeightFile) -> Path:
 def _missing_message(path: Path, wf: WeightFile) -> str:
     return (
         f"missing pretrained weights {path} ({wf.purpose}): run `{STAGE_COMMAND}` on a machine "
-        f"with network, or download {wf.url} ({wf.size / 1e6:.0f} MB) to that path by hand"
+        f"with network, or download {wf.url} ({wf.size / 1e6:.0f} MB) to that path by hand, "
+        f"{OFFLINE_HINT}"
     )
 
 
@@ -227,7 +234,7 @@ def stage_weights(
             "url": wf.url,
         }
     if errors:
-        raise VaebenchError("; ".join(errors))
+        raise VaebenchError("; ".join(errors) + f"; {OFFLINE_HINT}")
     if report is not None:
         save_json(report, out)
     return out

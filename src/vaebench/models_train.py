@@ -123,6 +123,13 @@ def make_trainer(model, params: dict, train_x: np.ndarray, val_x: np.ndarray, wo
         per_device_eval_batch_size=t["batch_size"],
         seed=params["seed"],
         no_cuda=device().type != "cuda",
+        # One process, whatever the environment says: Pythae's config takes WORLD_SIZE, RANK
+        # and LOCAL_RANK from the environment when these are -1, and a stray WORLD_SIZE > 1
+        # (a launcher's, a SLURM prolog's) would put the trainer in distributed mode and hang
+        # it in init_process_group, while a stray RANK > 0 would skip its saving.
+        world_size=1,
+        rank=0,
+        local_rank=0,
     )
     section = params.get(fam.key, {})
     if fam.trainer == "base":
@@ -242,7 +249,7 @@ def train(
                         raise
                     train_loss = eval_loss = math.nan
                 seconds = time.perf_counter() - t0
-                _check_finite(run, epoch, train_loss, eval_loss, state["history"])
+                _check_diverged(run, epoch, train_loss, eval_loss, state["history"])
                 mse = val_mse(model, trainer.eval_loader)
                 row = {"epoch": epoch, "train_loss": train_loss, "eval_loss": eval_loss}
                 row.update({p: parts.get(p, math.nan) for p in PARTS})
@@ -297,17 +304,35 @@ def _finite(model) -> bool:
     return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
+# A run has diverged when a loss is not finite or when it exploded: EXPLODED times its first
+# epoch's train loss (the VAMP whose eval loss reached 1e23 with the demo's learning rate).
+EXPLODED = 1e4
+
+
 class Diverged(VaebenchError):
-    """A NaN or infinite loss: the run stops; `epoch` and `last_finite` say where."""
+    """A diverged run (the rules above): it stops; `epoch` and `last_finite` say where."""
 
     def __init__(self, message: str, epoch: int, last_finite: float | None):
         super().__init__(message)
         self.epoch, self.last_finite = epoch, last_finite
 
 
-def _check_finite(run: str, epoch: int, train_loss: float, eval_loss: float, history) -> None:
+def _check_diverged(run: str, epoch: int, train_loss: float, eval_loss: float, history) -> None:
+    """Raise Diverged on a non-finite loss or one EXPLODED times the first epoch's train loss
+    (this epoch's, at epoch 1)."""
+    first = abs(history[0]["train_loss"]) if history else abs(train_loss)
+    worst = max(abs(train_loss), abs(eval_loss))
     if math.isfinite(train_loss) and math.isfinite(eval_loss):
-        return
+        if worst <= EXPLODED * max(first, 1e-12):
+            return
+        raise Diverged(
+            f"{run}: diverged at epoch {epoch}: loss exploded (train {train_loss:.4g}, eval "
+            f"{eval_loss:.4g}, more than {EXPLODED:g} times the first epoch's train loss "
+            f"{first:.4g}); lower training.learning_rate (or the family's *_learning_rate) "
+            "and rerun",
+            epoch,
+            train_loss,
+        )
     last = next((r["train_loss"] for r in reversed(history)), None)
     last_txt = f"{last:.6g} at epoch {epoch - 1}" if last is not None else "none (first epoch)"
     raise Diverged(

@@ -26,9 +26,12 @@ from vaebench.metric_files import checkpoint_note, seed_notes
 from vaebench.names import (
     HIGHER_IS_BETTER,
     NO_DIRECTION,
+    STAND_IN,
     blank_not_applicable,
     diverged_mask,
+    is_learned,
     label_column,
+    metric_name,
     order_rows,
     sweep_rows,
 )
@@ -182,12 +185,18 @@ COLUMNS = [
 ]
 
 
+def _tested(metric: str, weights_official: bool) -> bool:
+    """Whether a comparison on `metric` enters the tests (not a stand-in-weights metric)."""
+    return weights_official or not is_learned(metric)
+
+
 def paired_comparisons(
     per_image: pd.DataFrame,
     metrics: Sequence[str] | None = None,
     pairs: str | Sequence[tuple[str, str]] = "default",
     alpha: float = 0.05,
     vae_in_sweep: bool | None = None,
+    weights_official: bool = True,
 ) -> pd.DataFrame:
     """Mean per-image difference A − B for each metric and pair of table rows.
 
@@ -197,7 +206,10 @@ def paired_comparisons(
     mean_b, diff (in the metric's own units and direction) with a 95% interval, p (two-sided,
     stats.crossed_paired), p_holm (Holm over every comparison in the table with a direction)
     and verdict ("<row> better" when p_holm < alpha, else "no difference"; KL, which has no
-    better direction, gets "n/a (no direction)" and no p).
+    better direction, gets "n/a (no direction)" and no p). With stand-in weights
+    (weights_official False) the learned metrics (LPIPS) are shown but get no p and stay out
+    of the Holm family: their p-values mean nothing, and counting them would make every other
+    comparison's correction harsher for nothing.
     """
     metrics = default_metrics(per_image, metrics)
     c = cube(per_image, metrics, vae_in_sweep)
@@ -228,7 +240,8 @@ def paired_comparisons(
                     "diff": (mean_a[m] - mean_b[m]) * sign,
                     "diff_lo": d_lo,
                     "diff_hi": d_hi,
-                    "p": np.nan if metric in NO_DIRECTION else float(p[j]),
+                    "p": np.nan if metric in NO_DIRECTION or not _tested(metric, weights_official)
+                    else float(p[j]),
                     "_oriented": mean_a[m] - mean_b[m],
                 }
             )
@@ -240,6 +253,8 @@ def paired_comparisons(
     out["verdict"] = [
         "n/a (no direction)"
         if m in NO_DIRECTION
+        else STAND_IN
+        if not _tested(m, weights_official)
         else (f"{a if d < 0 else b} better" if ph < alpha else "no difference")
         for m, a, b, d, ph in zip(
             out["metric"], out["row_a"], out["row_b"], out["_oriented"], out["p_holm"], strict=True
@@ -261,6 +276,10 @@ def paired_comparisons(
     ]
     if any(m in NO_DIRECTION for m in metrics):
         notes.append("KL has no better direction: shown, but left out of the Holm family.")
+    stand_ins = [m for m in metrics if not _tested(m, weights_official)]
+    if stand_ins:
+        notes.append(f"{', '.join(map(metric_name, stand_ins))}: stand-in weights, so no p and "
+                     "not in the Holm family.")  # fmt: skip
     meta = per_image.attrs.get("metadata", {})
     notes += [*c.notes, *checkpoint_note(meta)]
     notes += seed_notes(c.rows["n_seeds"], c.rows["label"])

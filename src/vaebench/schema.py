@@ -91,12 +91,50 @@ def validate(
         from vaebench.comparison import read_published
 
         read_published(published)
+    size, preset = config["dataset"]["image_size"], config["network"]["preset"]
+    if (preset == "celeba64" and size != 64) or size % 16:
+        need = "64" if preset == "celeba64" else "a multiple of 16 (16, 32, 48, 64, ...)"
+        raise VaebenchError(
+            f"{source}: key 'dataset.image_size' is {size}, but network.preset {preset!r} "
+            f"needs {need}: set dataset.image_size to that"
+        )
+    if config["training"]["bf16_autocast"]:
+        _check_bf16(config, source)
+    if config["publish"]["runs"]:  # patterns that match no run: said now, in one line
+        from vaebench.config import publish_outputs, runs
+
+        try:
+            publish_outputs(config, runs(config))
+        except VaebenchError as err:
+            raise VaebenchError(f"{source}: {err}") from None
     if config["dataset"]["name"] != "shapes" and not config["dataset"]["root"]:
         raise VaebenchError(
             f"{source}: key 'dataset.root' must name the folder of the "
             f"{config['dataset']['name']} dataset"
         )
     return config
+
+
+def _check_bf16(config: dict[str, Any], source: str) -> None:
+    """training.bf16_autocast only where it is applied and correct, never recorded and not
+    applied: only Pythae's base trainer enters its autocast context (the adversarial and
+    coupled-optimizer ones never do), CUDA autocast refuses F.binary_cross_entropy (the BCE
+    loss), and VQ-VAE's nearest-code search in bf16 picks other codes."""
+    why = []
+    for key in config["models"]:
+        fam = families.BY_KEY[key]
+        if fam.trainer != "base":
+            why.append(f"{fam.label} (its {fam.trainer} trainer never enters Pythae's autocast)")
+        elif fam.encoder == "vector_quantised":
+            why.append(f"{fam.label} (its nearest-code search must stay in fp32)")
+        elif fam.reconstruction_loss and config["training"]["reconstruction_loss"] == "bce":
+            why.append(f"{fam.label} (CUDA autocast refuses its BCE loss)")
+    if why:
+        raise VaebenchError(
+            f"{source}: key 'training.bf16_autocast' is true, but bf16 would not be applied "
+            f"as configured for {'; '.join(why)}: set it to false, or train those families "
+            "in a study of their own (MSE losses where a family takes one)"
+        )
 
 
 def _fill_defaults(instance: Any, schema: dict) -> None:

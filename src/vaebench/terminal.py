@@ -51,6 +51,52 @@ def banner(config: dict[str, Any], configfiles: list) -> list[str]:
     return lines + ([STAND_IN] if official is False else [])
 
 
+def snakemake_command() -> str:
+    """How to run this environment's snakemake again: `snakemake` where the PATH finds it
+    (an activated .venv), else its path (`.venv/bin/snakemake` after `make demo`)."""
+    import shutil
+    import sys
+
+    mine = Path(sys.executable).parent / "snakemake"
+    found = shutil.which("snakemake")
+    if not mine.exists() or (found and Path(found).parent == mine.parent):
+        return "snakemake"
+    return os.path.relpath(mine)
+
+
+def kid_warning(config: dict[str, Any]) -> str | None:
+    """A one-line warning when KID's subsets are larger than the sets they are drawn from: the
+    generation job then clamps them (and its table note says so); better to know before."""
+    subset = config["metrics"]["kid"]["subset_size"]
+    n = min(config["sampling"]["n_samples"], config["dataset"]["n_reference"])
+    if subset <= n:
+        return None
+    return (
+        f"vaebench: warning: metrics.kid.subset_size {subset} is more than the {n} images of "
+        "the smaller set (sampling.n_samples, dataset.n_reference): KID will use subsets of "
+        f"{n}; set metrics.kid.subset_size to at most {n}"
+    )
+
+
+def weights_warning(config: dict[str, Any]) -> str | None:
+    """A one-line warning, at parse time (a dry run too), when the official LPIPS/Inception
+    files are not in the weights cache and stand-ins are not allowed: the stage_weights job
+    will need the network."""
+    from vaebench.metrics_weights import OFFLINE_HINT, WEIGHT_FILES, weight_path
+
+    if config["weights"]["allow_random"] or weights_official(config):
+        return None
+    cache = config["weights"]["cache"]
+    missing = [w.name for w in WEIGHT_FILES if not weight_path(cache, w).is_file()]
+    if not missing:
+        return None
+    return (
+        f"vaebench: warning: pretrained weights {', '.join(missing)} are not in "
+        f"{config['weights']['cache']}; the stage_weights job downloads them (network needed), "
+        f"{OFFLINE_HINT}"
+    )
+
+
 def dataset_warning(config: dict[str, Any]) -> str | None:
     """A one-line warning when dataset.root does not exist and the data is not prepared yet.
 
@@ -68,25 +114,28 @@ def dataset_warning(config: dict[str, Any]) -> str | None:
 
 
 def summary(config: dict[str, Any], configfiles: list) -> list[str]:
-    """The lines a successful run ends with: the reconstruction table's headline (when the
-    tables were built), where everything is, and the stand-in warning again."""
+    """The lines a successful run ends with: the reconstruction table's headline, where the
+    tables, figures and report are, and the stand-in warning again; when the run did not
+    build the tables (a target such as data/manifest.json), where its results folder is."""
     base = study_dir(config)
     table = Path(base, "tables", "reconstruction.csv")
     lines = []
-    if table.is_file():
-        import pandas as pd
+    if not table.is_file():
+        return [f"vaebench: done; the study's tables are not built yet (results in {base}/)"]
+    import pandas as pd
 
-        df = pd.read_csv(table)
-        cols = [c for c in HEADLINE if c in df]
-        shown = df[["label", *cols]].copy()
-        for c in cols:
-            shown[c] = [v if isinstance(v, str) else "" if v != v else f"{v:.4g}" for v in shown[c]]
-        lines.append("vaebench: reconstruction of held-out test images (mean per image):")
-        lines += ["  " + row for row in shown.fillna("").to_string(index=False).splitlines()]
+    df = pd.read_csv(table)
+    cols = [c for c in HEADLINE if c in df]
+    shown = df[["label", *cols]].copy()
+    for c in cols:
+        shown[c] = [v if isinstance(v, str) else "" if v != v else f"{v:.4g}" for v in shown[c]]
+    lines.append("vaebench: reconstruction of held-out test images (mean per image):")
+    lines += ["  " + row for row in shown.fillna("").to_string(index=False).splitlines()]
     cfg = " ".join(f"--configfile {os.path.relpath(f)}" for f in configfiles)
     lines += [
         f"vaebench: tables   {base}/tables/ (.md, .csv, .tex, .html, .parquet)",
         f"vaebench: figures  {base}/figures/",
-        f"vaebench: report   snakemake {cfg + ' ' if cfg else ''}--report {base}/report.html",
+        f"vaebench: report   {snakemake_command()} {cfg + ' ' if cfg else ''}--report "
+        f"{base}/report.html",
     ]
     return lines + ([STAND_IN] if weights_official(config) is False else [])

@@ -12,8 +12,13 @@ except VaebenchError as err:
     sys.exit(f"vaebench: {err}")
 
 print(*terminal.banner(config, workflow.configfiles), sep="\n", file=sys.stderr)
-if warning := terminal.dataset_warning(config):
-    print(warning, file=sys.stderr)
+for warning in (
+    terminal.dataset_warning(config),
+    terminal.weights_warning(config),
+    terminal.kid_warning(config),
+):
+    if warning:
+        print(warning, file=sys.stderr)
 
 ALL_RUNS = vb.runs(config)
 # Runs whose training diverged under the current settings leave the DAG; the tables mark them.
