@@ -28,15 +28,18 @@ import yaml
 from vaebench.io import save_json, versions
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ("vae", "vqvae", "vaegan")  # each family whose jobs run distinct code
 
 
-def config(preset: str, n_samples: int, n_train: int = 10000) -> dict:
+def config(
+    preset: str, n_samples: int, n_train: int = 10000, models: tuple[str, ...] = MODELS
+) -> dict:
     n_eval = max(32, n_train // 10)
     return {
         "study": "memory",
         "dataset": {"name": "shapes", "n_train": n_train, "n_val": n_eval, "n_test": n_eval,
                     "n_reference": n_eval},  # fmt: skip
-        "models": ["vae", "vqvae", "vaegan"],
+        "models": list(models),
         "seeds": [0],
         "network": {"preset": preset, "latent_dim": 16, "width": 16},
         "training": {"epochs": 1, "checkpoint_every": 1},
@@ -54,9 +57,13 @@ def job_type(tsv: Path, bench_dir: Path) -> str:
 
 
 def measure(
-    preset: str = "small", n_samples: int = 100, cores: int = 2, n_train: int = 10000
+    preset: str = "small",
+    n_samples: int = 100,
+    cores: int = 2,
+    n_train: int = 10000,
+    models: tuple[str, ...] = MODELS,
 ) -> dict:
-    cfg = config(preset, n_samples, n_train)
+    cfg = config(preset, n_samples, n_train, models)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "cfg.yaml").write_text(yaml.safe_dump(cfg))
@@ -95,9 +102,11 @@ def main() -> None:
     ap.add_argument("--preset", default="small", choices=["small", "celeba64"])
     ap.add_argument("--n-samples", type=int, default=100)
     ap.add_argument("--n-train", type=int, default=10000, help="validation, test: a tenth")
+    ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--out")
     args = ap.parse_args()
-    result = measure(args.preset, args.n_samples, n_train=args.n_train)
+    result = measure(args.preset, args.n_samples, n_train=args.n_train,
+                     models=tuple(args.models.split(",")))  # fmt: skip
     result["versions"] = versions()
     for k, v in result["peak_rss_mb"].items():
         print(f"{k:<28} {v:8.0f} MB")

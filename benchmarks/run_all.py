@@ -36,7 +36,7 @@ SMOKE_ARGS = {
     "prepare": ["--n", "48", "--repeats", "1"],
     "metrics": ["--n", "16", "--batch-size", "8", "--repeats", "1"],
     "orchestration": ["--repeats", "1", "--seeds", "1"],
-    "memory": ["--n-train", "320", "--n-samples", "16"],
+    "memory": ["--n-train", "320", "--n-samples", "16", "--models", "vqvae"],
 }
 
 # key -> (bound, "min" | "max", what it compares)

@@ -28,9 +28,11 @@ def weights_official(config: dict[str, Any]) -> bool | None:
     """Whether this study's staged LPIPS/FID weights are the official files (None: not staged
     yet)."""
     path = Path(study_dir(config), "weights", "staged.json")
-    if not path.is_file():
+    try:
+        staged = json.loads(path.read_text())
+    except (OSError, ValueError):  # absent, or unreadable: the stage_weights job rewrites it
         return None
-    return all(w.get("official") for w in json.loads(path.read_text()).values())
+    return bool(staged) and all(w.get("official") for w in staged.values())
 
 
 def banner(config: dict[str, Any], configfiles: list) -> list[str]:
@@ -124,13 +126,16 @@ def summary(config: dict[str, Any], configfiles: list) -> list[str]:
         return [f"vaebench: done; the study's tables are not built yet (results in {base}/)"]
     import pandas as pd
 
-    df = pd.read_csv(table)
-    cols = [c for c in HEADLINE if c in df]
-    shown = df[["label", *cols]].copy()
-    for c in cols:
-        shown[c] = [v if isinstance(v, str) else "" if v != v else f"{v:.4g}" for v in shown[c]]
-    lines.append("vaebench: reconstruction of held-out test images (mean per image):")
-    lines += ["  " + row for row in shown.fillna("").to_string(index=False).splitlines()]
+    try:
+        df = pd.read_csv(table)
+        shown = df[["label", *(c for c in HEADLINE if c in df)]].copy()
+    except (ValueError, KeyError):  # not the table's CSV (empty, other columns): no headline
+        shown = None
+    if shown is not None:
+        for c in shown.columns[1:]:
+            shown[c] = [v if isinstance(v, str) else "" if v != v else f"{v:.4g}" for v in shown[c]]
+        lines.append("vaebench: reconstruction of held-out test images (mean per image):")
+        lines += ["  " + row for row in shown.fillna("").to_string(index=False).splitlines()]
     cfg = " ".join(f"--configfile {os.path.relpath(f)}" for f in configfiles)
     lines += [
         f"vaebench: tables   {base}/tables/ (.md, .csv, .tex, .html, .parquet)",
