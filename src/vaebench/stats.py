@@ -1,4 +1,4 @@
-"""Statistics that hold up: multiplicity, bootstrap p-values, seed intervals and FID∞.
+"""Statistics that hold up: multiplicity, intervals and tests for seeds x images, FID∞.
 
 The tables' verdicts ("β=4 is worse than β=1") must survive three things that a single
 95% interval per cell ignores: training variance (a second seed can move a metric by more
