@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from vaebench import families
 from vaebench.io import atomic_path
-from vaebench.names import FAMILY, UNITS, VAE_SWEEP_LABEL, is_learned, metric_base, metric_name
+from vaebench.names import FAMILY, UNITS, VAE_SWEEP_LABEL, meaningful, metric_base, metric_name
 
 # One colour per family label, from the registry (Okabe-Ito: distinguishable with the common
 # colour-vision deficiencies).
@@ -65,9 +65,8 @@ def axis_label(col: str) -> str:
 
 def drawable(cols: Sequence[str], weights_official: bool) -> tuple[list[str], list[str]]:
     """(columns to draw, learned columns left out because the weights are stand-ins)."""
-    if weights_official:
-        return list(cols), []
-    return [c for c in cols if not is_learned(c)], [c for c in cols if is_learned(c)]
+    kept = [c for c in cols if meaningful(c, weights_official)]
+    return kept, [c for c in cols if c not in kept]
 
 
 def stand_in_note(fig: Figure, omitted: Sequence[str]) -> None:

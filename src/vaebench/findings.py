@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vaebench.names import HIGHER_IS_BETTER, NO_DIRECTION, is_learned, metric_name
+from vaebench.names import HIGHER_IS_BETTER, NO_DIRECTION, meaningful, metric_name
 
 ALPHA = 0.05
 
@@ -22,7 +22,7 @@ def _num(x: float) -> str:
 
 
 def _usable(metric: str, official: bool) -> bool:
-    return metric not in NO_DIRECTION and (official or not is_learned(metric))
+    return metric not in NO_DIRECTION and meaningful(metric, official)
 
 
 def _sweep(cmp: pd.DataFrame, sweep_labels: list[str], official: bool) -> list[str]:

@@ -299,10 +299,10 @@ def mc_elbo_terms(
             kl.append(k.double())
         nll.append(bce_per_image(model.decoder(z).reconstruction.clamp(0, 1), x))
     nll = torch.stack(nll, dim=1)
-    total = nll + torch.stack(kl, dim=1) if mc is not None else nll  # KL analytic: a constant
+    kl = torch.stack(kl, dim=1) if mc is not None else None
+    total = nll + kl if kl is not None else nll  # an analytic KL adds a constant: no error
     se = total.std(dim=1, correction=1) / math.sqrt(n) if n > 1 else nan
-    kl_mc = torch.stack(kl, dim=1).mean(dim=1) if mc is not None else nan
-    return nll.mean(dim=1), kl_mc, se
+    return nll.mean(dim=1), kl.mean(dim=1) if kl is not None else nan, se
 
 
 def elbo_settings(elbo_samples: int, seed: int) -> dict[str, Any]:

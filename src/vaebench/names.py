@@ -174,6 +174,13 @@ def is_learned(col: str) -> bool:
     return base in LEARNED
 
 
+def meaningful(col: str, weights_official: bool) -> bool:
+    """Whether a metric column's values mean something with these weights: every metric with
+    the official LPIPS/Inception weights, only the unlearned ones with stand-ins (figures
+    leave the rest out, comparisons give them no p, the findings skip them)."""
+    return weights_official or not is_learned(col)
+
+
 def header(col: str) -> str:
     """Column header with an arrow saying which way is better ("SSIM ↑", "BCE ↓", "KL")."""
     base = metric_base(col)

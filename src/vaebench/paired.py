@@ -29,8 +29,8 @@ from vaebench.names import (
     STAND_IN,
     blank_not_applicable,
     diverged_mask,
-    is_learned,
     label_column,
+    meaningful,
     metric_name,
     order_rows,
     sweep_rows,
@@ -185,11 +185,6 @@ COLUMNS = [
 ]
 
 
-def _tested(metric: str, weights_official: bool) -> bool:
-    """Whether a comparison on `metric` enters the tests (not a stand-in-weights metric)."""
-    return weights_official or not is_learned(metric)
-
-
 def paired_comparisons(
     per_image: pd.DataFrame,
     metrics: Sequence[str] | None = None,
@@ -225,6 +220,7 @@ def paired_comparisons(
         mean_a, mean_b = A.mean(axis=1).mean(axis=0), B.mean(axis=1).mean(axis=0)
         for j, m in enumerate(ok):
             metric, sign = metrics[m], orientation(metrics[m])
+            tested = metric not in NO_DIRECTION and meaningful(metric, weights_official)
             d_lo, d_hi = (lo[j], hi[j]) if sign > 0 else (-hi[j], -lo[j])
             records.append(
                 {
@@ -240,8 +236,7 @@ def paired_comparisons(
                     "diff": (mean_a[m] - mean_b[m]) * sign,
                     "diff_lo": d_lo,
                     "diff_hi": d_hi,
-                    "p": np.nan if metric in NO_DIRECTION or not _tested(metric, weights_official)
-                    else float(p[j]),
+                    "p": float(p[j]) if tested else np.nan,
                     "_oriented": mean_a[m] - mean_b[m],
                 }
             )
@@ -254,7 +249,7 @@ def paired_comparisons(
         "n/a (no direction)"
         if m in NO_DIRECTION
         else STAND_IN
-        if not _tested(m, weights_official)
+        if not meaningful(m, weights_official)
         else (f"{a if d < 0 else b} better" if ph < alpha else "no difference")
         for m, a, b, d, ph in zip(
             out["metric"], out["row_a"], out["row_b"], out["_oriented"], out["p_holm"], strict=True
@@ -276,7 +271,7 @@ def paired_comparisons(
     ]
     if any(m in NO_DIRECTION for m in metrics):
         notes.append("KL has no better direction: shown, but left out of the Holm family.")
-    stand_ins = [m for m in metrics if not _tested(m, weights_official)]
+    stand_ins = [m for m in metrics if not meaningful(m, weights_official)]
     if stand_ins:
         notes.append(f"{', '.join(map(metric_name, stand_ins))}: stand-in weights, so no p and "
                      "not in the Holm family.")  # fmt: skip

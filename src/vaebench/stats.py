@@ -104,6 +104,13 @@ def _t_half(var: np.ndarray, df: np.ndarray | float, alpha: np.ndarray | float) 
     return np.where(np.asarray(var) > 0, q * np.sqrt(np.maximum(var, 0)), 0.0)
 
 
+def _two_part_half(
+    alpha: np.ndarray | float, v_img: np.ndarray, n: int, v_seed: np.ndarray, df_seed
+) -> np.ndarray:
+    """sqrt(h_img² + h_seed²): each part's Student-t half-width, added in quadrature."""
+    return np.sqrt(_t_half(v_img, n - 1, alpha) ** 2 + _t_half(v_seed, df_seed, alpha) ** 2)
+
+
 def _seed_part(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """(mean over seeds of the per-seed means, v_seed, S) of x (S, n, k); v_seed 0 for S = 1."""
     s = x.shape[0]
@@ -128,13 +135,9 @@ def crossed_interval(
     shared images in the same order (the block comment above says how and why)."""
     x = _as_cube(values, "values")
     n = x.shape[1]
-    mean, v_seed, s = _seed_part(x)
+    mean, v_seed, s = _seed_part(x)  # one seed: v_seed is 0, so no seed part
     v_img = x.mean(axis=0).var(axis=0, ddof=1) / n
-    alpha = 1 - level
-    half = _t_half(v_img, n - 1, alpha) ** 2
-    if s > 1:
-        half = half + _t_half(v_seed, s - 1, alpha) ** 2
-    half = np.sqrt(half)
+    half = _two_part_half(1 - level, v_img, n, v_seed, max(s - 1, 1))
     return mean, mean - half, mean + half
 
 
@@ -162,7 +165,7 @@ def crossed_paired(
         df_seed = np.where(den > 0, v_seed**2 / np.where(den > 0, den, 1.0), 1.0)  # Welch
 
     def half(alpha: np.ndarray | float) -> np.ndarray:
-        return np.sqrt(_t_half(v_img, n - 1, alpha) ** 2 + _t_half(v_seed, df_seed, alpha) ** 2)
+        return _two_part_half(alpha, v_img, n, v_seed, df_seed)
 
     h = half(1 - level)
     if not np.any(v_seed > 0):  # the image part alone: the paired t test's own p
