@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, SNAKEMAKE, TINY, copy_of, offline_prefix, pending, smk
+from conftest import OUT, ROOT, SNAKEMAKE, TINY, copy_of, offline_prefix, pending, smk
 
 pytestmark = pytest.mark.e2e
 
@@ -113,3 +113,32 @@ def test_study_config_without_weights_stops_naming_the_file(tmp_path):
     warned = [x for x in dry.stderr.splitlines() if x.startswith("vaebench: warning: pretrained")]
     assert len(warned) == 1 and "weights.allow_random: true" in warned[0]
     assert not (tmp_path / "results/tiny/weights/staged.json").exists()
+
+
+def test_device_cuda_without_cuda_fails_in_one_line_and_writes_nothing(tmp_path):
+    """compute.device: cuda on a machine where CUDA is hidden (CUDA_VISIBLE_DEVICES empty):
+    the first torch job (data preparation needs none) stops with one line naming the setting,
+    the reason and the fix, instead of silently training on the CPU."""
+    cfg = _small(compute__device="cuda")
+    out = smk(tmp_path, cfg, "results/tiny/runs/vae/seed~0/model", check=False,
+              env={"CUDA_VISIBLE_DEVICES": ""})  # fmt: skip
+    assert out.returncode != 0
+    lines = [x for x in out.stderr.splitlines() if x.startswith("vaebench: compute.device")]
+    assert len(lines) == 1, out.stderr[-3000:]
+    assert "CUDA is not usable here" in lines[0] and "compute.device: cpu" in lines[0]
+    assert "CUDA_VISIBLE_DEVICES is empty" in lines[0] or "no CUDA support" in lines[0]
+    assert not (tmp_path / "results/tiny/runs/vae/seed~0/model").exists()
+
+
+def test_device_setting_reaches_every_job_and_provenance_and_reruns_nothing(tiny_study):
+    """The tiny study ran under compute.device: auto on the CPU: its artifacts' provenance
+    says where and how (device type, setting, threads, deterministic algorithms), and
+    setting compute.device: cpu plans nothing (where torch runs is not what it computes)."""
+    import json
+
+    meta = json.loads((tiny_study / OUT / "runs/vae/seed~0/model/vaebench.json").read_text())
+    info = meta["device_info"]
+    assert info["type"] == "cpu" and info["setting"] == "auto" and info["threads"] >= 1
+    assert info["deterministic_algorithms"] is True  # training.deterministic defaults to true
+    assert meta["config"]["training"]["deterministic"] is True
+    assert pending(tiny_study, {**TINY, "compute": {"device": "cpu"}}) == set()

@@ -39,6 +39,10 @@ TIMEOUT_S = 480  # the whole SLURM run, under `timeout -k 20`
 # local rule stage_weights. The full DAG works the same way but takes minutes more here.
 CFG = copy.deepcopy(TINY)
 CFG["models"] = ["vae", "vqvae"]
+# The test node's GPU is a fake (a GRES backed by /dev/null): under compute.device: auto a job
+# holding it would rightly fail ("this job holds a SLURM GPU, but CUDA is not usable"), so the
+# jobs are asked for the GPU they would hold on a real cluster and run on the CPU.
+CFG["compute"] = {"device": "cpu"}
 RUNS = ["vae/seed~0", "vqvae/seed~0"]
 TARGETS = [f"results/tiny/runs/{r}/history.parquet" for r in RUNS] + [
     f"results/tiny/metrics/{r}/reconstruction.parquet" for r in RUNS
@@ -186,7 +190,9 @@ def _scontrol(jobid: int) -> dict[str, str]:
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_training_jobs_get_a_gpu_and_cpu_jobs_none(study):
+def test_gpu_jobs_get_a_gpu_and_cpu_jobs_none(study):
+    """Every job that can use a GPU declares it (compute.gpus: train, reconstruct,
+    recon_metrics here) and gets one from SLURM; data preparation asks for none."""
     jobs = study["jobs"]
     rules = sorted(set(jobs.values()))
     assert rules == ["prepare_data", "recon_metrics", "reconstruct", "train"], study["log"]
@@ -196,11 +202,12 @@ def test_training_jobs_get_a_gpu_and_cpu_jobs_none(study):
         assert info["JobState"] == "COMPLETED", (jobid, rule, info)
         assert info["Comment"].startswith(f"rule_{rule}"), (jobid, rule, info["Comment"])
         assert info["TimeLimit"] != "UNLIMITED" and info["MinMemoryNode"] != "0", info
-        if rule == "train":
+        if rule in ("train", "reconstruct", "recon_metrics"):
             assert info.get("TresPerJob") == "gres:gpu:1", (jobid, info)  # asked: --gpus=1
             assert info["JOB_GRES"] == "gpu:1", (jobid, info)  # and got the node's fake GPU
+        if rule == "train":
             assert info["CPUs/Task"] == "2", info  # threads: 2, as in the local run
-        else:
+        if rule == "prepare_data":
             assert "gpu" not in info.get("TresPerJob", ""), (jobid, rule, info)
             assert info["JOB_GRES"] == "(null)", (jobid, rule, info)
     # --slurm-keep-successful-logs: SLURM's own log of each training job, named by its job id

@@ -26,6 +26,7 @@ FAMILY, MODEL_ORDER, SAMPLER_MODELS = families.FAMILY, families.MODEL_ORDER, fam
 SAMPLER_ORDER = families.SAMPLERS
 RUN_PATTERN = families.run_pattern()
 RESULTS = "results"
+DEVICE_ENV = "VAEBENCH_DEVICE"  # compute.device, as every job reads it (vaebench.runtime)
 TABLE_FORMATS = ("parquet", "csv", "md", "tex", "html")  # what vaebench.render writes
 
 # What dataset.root must hold, per dataset (data.py's errors and the dry-run warning say it).
@@ -179,16 +180,27 @@ def sampler_params(config: dict[str, Any], run: Run, sampler: str) -> dict[str, 
     return canonical(params)
 
 
+def _dataset(config: dict[str, Any]) -> dict[str, Any]:
+    """The dataset section, and for shapes the generator's factor ranges: they define the
+    images as much as the config does, so a new range redraws the data and reruns the rest."""
+    dataset = dict(config["dataset"])
+    if dataset["name"] == "shapes":
+        from vaebench.sources import SHAPE_FACTORS  # sources imports this module
+
+        dataset["shapes_factors"] = SHAPE_FACTORS
+    return dataset
+
+
 def data_params(config: dict[str, Any]) -> dict[str, Any]:
     """What prepare_data depends on: the dataset section (with its schema defaults) but the
     reference set's size, which has its own job (prepare_reference)."""
-    return canonical({k: v for k, v in config["dataset"].items() if k != "n_reference"})
+    return canonical({k: v for k, v in _dataset(config).items() if k != "n_reference"})
 
 
 def reference_params(config: dict[str, Any]) -> dict[str, Any]:
     """What prepare_reference depends on: the whole dataset section (where the reference
     images start depends on the other splits' sizes)."""
-    return canonical(config["dataset"])
+    return canonical(_dataset(config))
 
 
 def recon_metric_params(config: dict[str, Any]) -> dict[str, Any]:

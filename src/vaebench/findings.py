@@ -13,8 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vaebench.names import HIGHER_IS_BETTER, NO_DIRECTION, meaningful, metric_name
-
-ALPHA = 0.05
+from vaebench.paired import ALPHA  # the comparisons table's own level: one source
 
 
 def _num(x: float) -> str:

@@ -149,14 +149,20 @@ def git_commit() -> str | None:
 
 
 def provenance(config_slice: dict[str, Any] | None = None, device: str | None = None) -> dict:
-    """The record every artifact carries: versions, commit, host, device, config slice."""
-    return {
+    """The record every artifact carries: versions, commit, host, device (with, for a job that
+    ran torch, its name, CUDA and cuDNN versions and numeric flags), config slice."""
+    meta = {
         "versions": versions(),
         "git_commit": git_commit(),
         "platform": platform.platform(),
         "device": device,
         "config": config_slice or {},
     }
+    if device is not None:
+        from vaebench import runtime  # torch: only for jobs that name a device
+
+        meta["device_info"] = runtime.device_info(device)
+    return meta
 
 
 def _plain(obj: Any) -> Any:

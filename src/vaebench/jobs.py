@@ -40,6 +40,12 @@ def run(smk: Any, job: Callable[..., Any], **kwargs: Any) -> None:
         os.dup2(fd, 1), os.dup2(fd, 2)
         os.close(fd)
     try:
+        from vaebench import gpus
+        from vaebench.config import DEVICE_ENV
+
+        card = gpus.assign(int(getattr(smk.resources, "gpu", 0)), os.environ.get(DEVICE_ENV, ""))
+        if card is not None:
+            print(f"vaebench: this job runs on GPU {card} (CUDA_VISIBLE_DEVICES={card})")
         job(**kwargs, threads=smk.threads)
     except VaebenchError as err:
         line = f"vaebench: {err}"
@@ -54,10 +60,13 @@ def run(smk: Any, job: Callable[..., Any], **kwargs: Any) -> None:
         raise
 
 
-def _torch(threads: int) -> None:
+def _torch(threads: int, deterministic: bool = True) -> None:
+    """Threads, and numerics: fp32 and deterministic kernels for every job but a train job
+    with training.deterministic: false (on the CPU neither changes a number)."""
     from vaebench import runtime
 
     runtime.set_threads(threads)
+    runtime.deterministic_training(deterministic)
 
 
 def _device():
@@ -92,7 +101,7 @@ def train(
 ) -> None:
     """Train one run. A divergence still fails the job, after recording it in `diverged`
     (see vaebench.config.diverged_runs) so the tables can say so instead of showing NaN."""
-    _torch(threads)
+    _torch(threads, params["training"]["deterministic"])
     from vaebench import models_train
 
     try:

@@ -40,6 +40,7 @@ from vaebench.stats import crossed_paired, holm, holm_note
 # Quality metrics compared between images: BCE excess, not BCE (BCE ranks image content).
 DEFAULT_METRICS = ("bce_excess", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
 PAIRS = ("default", "adjacent", "all")
+ALPHA = 0.05  # the verdicts' level, after Holm's correction (vaebench.findings says it too)
 
 
 def orientation(metric: str) -> float:
@@ -189,7 +190,7 @@ def paired_comparisons(
     per_image: pd.DataFrame,
     metrics: Sequence[str] | None = None,
     pairs: str | Sequence[tuple[str, str]] = "default",
-    alpha: float = 0.05,
+    alpha: float = ALPHA,
     vae_in_sweep: bool | None = None,
     weights_official: bool = True,
 ) -> pd.DataFrame:

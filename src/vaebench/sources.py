@@ -205,7 +205,7 @@ def _check_present(image_dir: Path, names: dict[str, list[str]], what: str) -> N
 SHAPE_NAMES = ("square", "circle", "triangle", "cross", "heart")
 SHAPE_FACTORS: dict = {
     "shape": {"values": list(SHAPE_NAMES), "note": "circle is rotation invariant"},
-    "scale": {"min": 0.12, "max": 0.25, "unit": "shape radius / image side"},
+    "scale": {"min": 0.2, "max": 0.32, "unit": "shape radius / image side"},
     "rotation": {"min": 0.0, "max": 2 * math.pi, "unit": "radians"},
     "x": {"min": 0.3, "max": 0.7, "unit": "centre / image side, left to right"},
     "y": {"min": 0.3, "max": 0.7, "unit": "centre / image side, top to bottom"},

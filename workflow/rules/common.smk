@@ -1,4 +1,5 @@
 # Config -> run table and input functions. All logic lives in vaebench.config (no torch here).
+import os
 import sys
 
 from vaebench import VaebenchError
@@ -20,6 +21,10 @@ for warning in (
     if warning:
         print(warning, file=sys.stderr)
 
+# Where torch runs (compute.device): every job reads it from its environment, so changing it
+# reruns nothing; provenance records it. Each job's Snakemake (local or on a SLURM node) sets it.
+os.environ[vb.DEVICE_ENV] = config["compute"]["device"]
+
 ALL_RUNS = vb.runs(config)
 # Runs whose training diverged under the current settings leave the DAG; the tables mark them.
 DIVERGED = vb.diverged_runs(config, ALL_RUNS)
@@ -28,6 +33,8 @@ RUNS = [r for r in ALL_RUNS if r.id not in DIVERGED]
 STUDY = vb.study_dir(config)
 DATA = f"{STUDY}/data"
 WEIGHTS = config["weights"]["cache"]
+# GPU slots of every job that can use a GPU (each then runs on a card of its own)
+GPUS = config["compute"]["gpus"]
 # what the report's home page (workflow/report/workflow.rst) says of the study's models
 REPORT_HOME = vb.home_page(config)
 

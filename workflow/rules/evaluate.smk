@@ -31,6 +31,7 @@ rule reference_features:
         "../../envs/vaebench.yaml"
     threads: 2
     resources:
+        gpu=GPUS,
         runtime=reference_features_runtime,
         mem_mb=eval_mem_mb,
     params:
@@ -57,6 +58,7 @@ rule recon_metrics:
         "../../envs/vaebench.yaml"
     threads: 1
     resources:
+        gpu=GPUS,
         runtime=recon_metrics_runtime,
         mem_mb=eval_mem_mb,
     params:
@@ -84,6 +86,7 @@ rule generation_metrics:
         "../../envs/vaebench.yaml"
     threads: 1
     resources:
+        gpu=GPUS,
         runtime=generation_metrics_runtime,
         mem_mb=eval_mem_mb,
     params:

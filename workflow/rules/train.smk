@@ -13,7 +13,7 @@ rule train:
         "../../envs/vaebench.yaml"
     threads: config["compute"]["train_threads"]
     resources:
-        gpu=config["compute"]["train_gpus"],
+        gpu=GPUS,
         runtime=train_runtime,
         mem_mb=train_mem_mb,
     params:
@@ -41,6 +41,7 @@ rule reconstruct:
         "../../envs/vaebench.yaml"
     threads: 1
     resources:
+        gpu=GPUS,
         runtime=reconstruct_runtime,
         mem_mb=eval_mem_mb,
     params:
@@ -66,6 +67,7 @@ rule sample:
         "../../envs/vaebench.yaml"
     threads: 1
     resources:
+        gpu=GPUS,
         runtime=sample_runtime,
         mem_mb=sample_mem_mb,
     params:
