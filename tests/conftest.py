@@ -40,6 +40,9 @@ TINY = {
     },
     "metrics": {"kid": {"subset_size": 8, "n_subsets": 4}, "n_boot": 20},
     "weights": {"allow_random": True},
+    # A CPU study: no job takes a GPU slot, so reconstruction and metric jobs run beside the
+    # training (with the default gpus: 1 and --resources gpu=1 they would wait for it).
+    "compute": {"gpus": 0},
 }
 
 

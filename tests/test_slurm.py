@@ -42,7 +42,7 @@ CFG["models"] = ["vae", "vqvae"]
 # The test node's GPU is a fake (a GRES backed by /dev/null): under compute.device: auto a job
 # holding it would rightly fail ("this job holds a SLURM GPU, but CUDA is not usable"), so the
 # jobs are asked for the GPU they would hold on a real cluster and run on the CPU.
-CFG["compute"] = {"device": "cpu"}
+CFG["compute"] = {"device": "cpu", "gpus": 1}
 RUNS = ["vae/seed~0", "vqvae/seed~0"]
 TARGETS = [f"results/tiny/runs/{r}/history.parquet" for r in RUNS] + [
     f"results/tiny/metrics/{r}/reconstruction.parquet" for r in RUNS
