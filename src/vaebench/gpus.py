@@ -35,11 +35,10 @@ def lock_dir() -> Path:
     return Path(tempfile.gettempdir()) / f"vaebench-gpus-{os.getuid()}"
 
 
-def claim_card(cards: list[str], where: Path, poll: float = 0.2, timeout: float | None = None):
+def claim_card(cards: list[str], where: Path, poll: float = 0.2) -> str:
     """Lock the first free card of `cards` and return it, waiting while all are taken (a job
     of another study on the same box). The lock lasts as long as this process."""
     where.mkdir(parents=True, exist_ok=True)
-    start = time.monotonic()
     while True:
         for card in cards:
             fd = os.open(where / f"card-{card}.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -50,8 +49,6 @@ def claim_card(cards: list[str], where: Path, poll: float = 0.2, timeout: float 
                 continue
             _HELD.append(fd)
             return card
-        if timeout is not None and time.monotonic() - start > timeout:
-            return None
         time.sleep(poll)
 
 

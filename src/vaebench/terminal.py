@@ -93,8 +93,8 @@ def weights_warning(config: dict[str, Any]) -> str | None:
     if not missing:
         return None
     return (
-        f"vaebench: warning: pretrained weights {', '.join(missing)} are not in "
-        f"{config['weights']['cache']}; the stage_weights job downloads them (network needed), "
+        f"vaebench: warning: pretrained weights {', '.join(missing)} are not in {cache}; "
+        "the stage_weights job downloads them (network needed), "
         f"{OFFLINE_HINT}"
     )
 
