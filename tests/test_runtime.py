@@ -76,6 +76,7 @@ def test_reasons_for_an_old_driver_and_a_card_without_kernels(monkeypatch):
 def test_device_info_records_the_numerics(monkeypatch):
     before = torch.are_deterministic_algorithms_enabled()
     monkeypatch.setenv(runtime.DEVICE_ENV, "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # CUDA's switch is set
     runtime.deterministic_training(True)
     info = runtime.device_info("cpu")
     assert info == {"type": "cpu", "setting": "cpu", "threads": torch.get_num_threads(),
@@ -83,3 +84,14 @@ def test_device_info_records_the_numerics(monkeypatch):
     runtime.deterministic_training(False)
     assert runtime.device_info("cpu")["deterministic_algorithms"] is False
     torch.use_deterministic_algorithms(before)
+
+
+def test_without_cuda_the_algorithms_switch_is_left_alone_and_recorded_so(monkeypatch):
+    """Without CUDA the switch (whose import costs every job seconds) is not touched, and
+    provenance says it was not set rather than claiming it."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    before = torch.are_deterministic_algorithms_enabled()
+    runtime.deterministic_training(True)
+    assert torch.are_deterministic_algorithms_enabled() is before
+    assert torch.backends.cudnn.deterministic is True
+    assert runtime.device_info("cpu")["deterministic_algorithms"] is before

@@ -101,12 +101,18 @@ def full_precision() -> None:
 def deterministic_training(on: bool) -> None:
     """training.deterministic: deterministic cuDNN kernels and algorithms (warn_only: an op
     without a deterministic kernel warns rather than fails), no TF32 and no autotuning, so
-    that a rerun on the same GPU gives the same model; off: cuDNN's fastest kernels."""
+    that a rerun on the same GPU gives the same model; off: cuDNN's fastest kernels.
+
+    The algorithms switch is set only where CUDA is usable: the kernels it swaps are CUDA's
+    (the CPU ops vaebench runs are deterministic at a fixed thread count), and setting it
+    imports torch's compiler, 2.4 s of every job's start-up on the CPU (measured with
+    py-spy on the demo's jobs). Provenance records whether it was set."""
     if on:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
     torch.backends.cudnn.deterministic = on
     torch.backends.cudnn.benchmark = not on
-    torch.use_deterministic_algorithms(on, warn_only=True)
+    if torch.cuda.is_available():
+        torch.use_deterministic_algorithms(on, warn_only=True)
     if on:
         full_precision()
 
