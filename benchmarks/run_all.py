@@ -28,13 +28,15 @@ from pathlib import Path
 from vaebench.io import atomic_path, save_json, versions
 
 HERE = Path(__file__).resolve().parent
-STEPS = ("train", "prepare", "metrics", "orchestration", "memory")  # bench_<step>.py each
+# bench_<step>.py each
+STEPS = ("train", "prepare", "metrics", "sampling", "orchestration", "memory")
 
 # the smallest sizes at which each script still runs every code path it times
 SMOKE_ARGS = {
     "train": ["--n-train", "128", "--epochs", "1", "--repeats", "1"],
     "prepare": ["--n", "48", "--repeats", "1"],
     "metrics": ["--n", "16", "--batch-size", "8", "--repeats", "1"],
+    "sampling": ["--gmm-sizes", "300x16", "--pr-n", "200"],
     "orchestration": ["--repeats", "1", "--seeds", "1"],
     "memory": ["--n-train", "320", "--n-samples", "16", "--models", "vqvae"],
 }
@@ -47,6 +49,8 @@ BOUNDS = {
     "prepare_speedup": (1.7, "min", "JPEG decode/crop/resize, all cores / one core"),
     "metrics_speedup": (10.0, "min", "per-image suite batched / one image at a time"),
     "lpips_overhead": (1.2, "max", "LPIPS inside the suite / a bare lpips forward"),
+    "gmm_speedup_demo_cpu": (None, "min", "sklearn GMM fit / vaebench.gmm (torch), CPU"),
+    "pr_speedup_cpu": (None, "min", "precision/recall k-NN, NumPy / torch, CPU"),
     "dry_run_seconds": (5.0, "max", "`snakemake -n`, 55-run grid (~390 jobs)"),
     "noop_rerun_seconds": (5.0, "max", "second `snakemake`, nothing to do, same grid"),
     "peak_rss_mb_max": (4000.0, "max", "largest peak RSS of any job type, 10k images"),

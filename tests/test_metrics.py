@@ -302,6 +302,27 @@ def test_precision_recall():
         FM.precision_recall(real[:3], real[:3], k=3)
 
 
+def test_precision_recall_equals_the_definition_computed_naively():
+    """The chunked torch k-NN (float64, one chunk per ~128 MB of distances) counts exactly
+    what the definition says, computed here on full distance matrices with np.sort."""
+
+    def naive(real, fake, k):
+        d = lambda a, b: np.sqrt(((a[:, None] - b[None]) ** 2).sum(-1))  # noqa: E731
+        r_real = np.sort(d(real, real), 1)[:, k]
+        r_fake = np.sort(d(fake, fake), 1)[:, k]
+        precision = (d(fake, real) <= r_real[None]).any(1).mean()
+        recall = (d(real, fake) <= r_fake[None]).any(1).mean()
+        return precision, recall
+
+    rng = np.random.default_rng(5)
+    real = rng.standard_normal((400, 8))
+    fake = 1.3 * rng.standard_normal((250, 8)) + 0.4  # partly overlapping: values inside (0, 1)
+    for k in (1, 3, 5):
+        ours = FM.precision_recall(real, fake, k=k)
+        assert 0 < ours[0] < 1 and 0 < ours[1] < 1
+        assert ours == pytest.approx(naive(real, fake, k), abs=1e-12)
+
+
 @pytest.mark.parametrize("kernel, scales", [(11, 3), (7, 4)])
 def test_ssim_ms_ssim_and_lpips_equal_the_libraries(crops, lpips_model, kernel, scales):
     """The suite's faster SSIM / MS-SSIM / GMSD / LPIPS paths give piq's and lpips' numbers.

@@ -48,7 +48,7 @@ def test_rewritten_demo_config_reruns_nothing(demo_study, how):
 def test_compute_settings_rerun_nothing(demo_study):
     """Where and how jobs run (device, threads, GPU slots) is no job's params."""
     cfg = _demo()
-    cfg["compute"] = {"device": "cpu", "train_threads": 2, "gpus": 1}
+    cfg["compute"] = {"device": "cpu", "train_threads": 2, "eval_threads": 2, "gpus": 1}
     assert pending(demo_study, yaml.safe_dump(cfg)) == set()
 
 

@@ -1,14 +1,15 @@
-"""Set-level generation metrics on Inception feature arrays (numpy only, no torch).
+"""Set-level generation metrics on Inception feature arrays.
 
 FID with our own scipy Frechet distance (stats.frechet_distance; piq's iterative matrix
 square root stops early and gives FID(x, x) ~ 1.5), unbiased KID over equal-size subsets, and
-k-NN precision/recall (Kynkäänniemi et al. 2019). `vaebench.metrics.inception_features`
-computes the features.
+k-NN precision/recall (Kynkäänniemi et al. 2019) in torch on the job's device.
+`vaebench.metrics.inception_features` computes the features.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from vaebench import VaebenchError
 
@@ -57,25 +58,24 @@ def kid(f1, f2, subset_size: int, n_subsets: int, seed: int = 0) -> tuple[float,
     return float(values.mean()), float(values.std())
 
 
-def _sq_dists(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     d2 = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2 * a @ b.T
-    return np.maximum(d2, 0.0, out=d2)
+    return d2.clamp_(min=0.0)
 
 
 def _row_step(n_cols: int) -> int:
     return max(1, (1 << 24) // max(n_cols, 1))  # ~128 MB of float64 distances per chunk
 
 
-def _knn_radii2(f: np.ndarray, k: int) -> np.ndarray:
+def _knn_radii2(f: torch.Tensor, k: int) -> torch.Tensor:
     """Squared distance of each row to its k-th nearest other row (the row itself is 0th)."""
-    out = np.empty(len(f))
     step = _row_step(len(f))
-    for i in range(0, len(f), step):
-        out[i : i + step] = np.partition(_sq_dists(f[i : i + step], f), k, axis=1)[:, k]
-    return out
+    chunks = [_sq_dists(f[i : i + step], f).kthvalue(k + 1, dim=1).values
+              for i in range(0, len(f), step)]  # fmt: skip
+    return torch.cat(chunks)
 
 
-def _inside(query: np.ndarray, ref: np.ndarray, radii2: np.ndarray) -> float:
+def _inside(query: torch.Tensor, ref: torch.Tensor, radii2: torch.Tensor) -> float:
     """Fraction of query rows inside at least one ball (ref_j, radius_j)."""
     hits = 0
     step = _row_step(len(ref))
@@ -84,13 +84,20 @@ def _inside(query: np.ndarray, ref: np.ndarray, radii2: np.ndarray) -> float:
     return hits / len(query)
 
 
-def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
+def precision_recall(
+    real, fake, k: int = 3, device: str | torch.device = "cpu"
+) -> tuple[float, float]:
     """Improved precision and recall (Kynkaanniemi et al. 2019) on feature vectors.
 
     Each set's manifold is the union of balls around its points with radius the distance to
     the k-th nearest neighbour in the same set. Precision: share of fake points inside the
     real manifold (fidelity); recall: share of real points inside the fake manifold
     (coverage).
+
+    The N x N distance matrices (four of 10,000 x 10,000 x 2,048 at the study's size, about
+    1.6e12 FLOP) run in torch, in float64 and in row chunks, on the job's device: on the GPU
+    where the job holds one, else on the CPU with the job's threads (NumPy here took minutes
+    on one core while the job's GPU waited).
     """
     real, fake = _features(real, "real"), _features(fake, "fake")
     if not 1 <= k < min(len(real), len(fake)):
@@ -98,6 +105,8 @@ def precision_recall(real, fake, k: int = 3) -> tuple[float, float]:
             f"config key metrics.pr_k = {k} must be between 1 and "
             f"min(N_real, N_generated) - 1 = {min(len(real), len(fake)) - 1}"
         )
-    precision = _inside(fake, real, _knn_radii2(real, k))
-    recall = _inside(real, fake, _knn_radii2(fake, k))
+    r = torch.from_numpy(real).to(device)
+    f = torch.from_numpy(fake).to(device)
+    precision = _inside(f, r, _knn_radii2(r, k))
+    recall = _inside(r, f, _knn_radii2(f, k))
     return precision, recall

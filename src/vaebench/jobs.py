@@ -362,7 +362,7 @@ def generation_metrics(
     kid_mean, kid_std = feature_metrics.kid(
         real, fake, subset, mcfg["kid"]["n_subsets"], seed=info["seed"]
     )
-    precision, recall = feature_metrics.precision_recall(real, fake, k=mcfg["pr_k"])
+    precision, recall = feature_metrics.precision_recall(real, fake, mcfg["pr_k"], dev)
     sizes, fids = stats.fid_curve(real, fake, seed=info["seed"])
     fid_inf, _, fid_inf_residual = stats.fid_infinity(sizes, fids)
     meta["generation"] = {

@@ -9,14 +9,15 @@
   min(components, batch) pseudo-inputs.
 - `gmm`: a Gaussian mixture fitted on the training latents, for every family, as Pythae's
   GaussianMixtureSampler does (sklearn GaussianMixture, full covariance, max_iter 2000, tol
-  1e-3) on what its `fit` reads, `model(x).z`: one posterior sample per training image
-  through the family's flow (`sampling.gmm.fit_on: sample`, the default; the draws are seeded
-  by the run's seed on the CPU, so any batch size gives the same latents), a deterministic
-  encoder's point, VQ-VAE's quantized code. HVAE's sample is taken before its Hamiltonian
-  steps, which need gradients. `fit_on: mean` fits on the flow of the posterior mean instead
-  (models.code, the deterministic decoder input). We fit it ourselves because Pythae's
-  sampler asserts `train_data.max() >= 1` and cannot fit VQ-VAE's spatial code grids
-  (sklearn wants 2-D input); VQ-VAE draws are snapped to the nearest codebook vectors.
+  1e-3; its EM run in torch on the job's device by vaebench.gmm) on what its `fit` reads,
+  `model(x).z`: one posterior sample per training image through the family's flow
+  (`sampling.gmm.fit_on: sample`, the default; the draws are seeded by the run's seed on the
+  CPU, so any batch size gives the same latents), a deterministic encoder's point, VQ-VAE's
+  quantized code. HVAE's sample is taken before its Hamiltonian steps, which need gradients.
+  `fit_on: mean` fits on the flow of the posterior mean instead (models.code, the
+  deterministic decoder input). We fit it ourselves because Pythae's sampler asserts
+  `train_data.max() >= 1` and cannot fit VQ-VAE's spatial code grids (sklearn wants 2-D
+  input); VQ-VAE draws are snapped to the nearest codebook vectors.
 - `pixelcnn`: Pythae's PixelCNNSampler fitted on the VQ-VAE's code indices (the maintainers'
   advice for sampling a VQ-VAE). The PixelCNN has BatchNorm layers, and the sampler's `fit`
   reloads the best prior with `PixelCNN.load_from_folder`, which returns it in train mode:
@@ -97,19 +98,13 @@ def sample_vamp(model, n: int, seed: int) -> np.ndarray:
 def sample_gmm(
     model, train_x: np.ndarray, n: int, n_components: int, seed: int, fit_on: str = "sample"
 ) -> np.ndarray:
-    from sklearn.mixture import GaussianMixture
+    from vaebench import gmm
 
     z = latents(model, train_x, sample_seed=seed if fit_on == "sample" else None)
     shape = z.shape[1:]
     flat = z.reshape(len(z), -1).double().cpu().numpy()
-    gmm = GaussianMixture(
-        n_components=min(n_components, len(flat)),
-        covariance_type="full",
-        max_iter=2000,
-        tol=1e-3,
-        random_state=seed,
-    ).fit(flat)
-    draws, _ = gmm.sample(n)
+    mixture = gmm.fit(flat, n_components, seed, next(model.parameters()).device)
+    draws, _ = mixture.sample(n)
     draws = draws[np.random.default_rng(seed).permutation(n)]  # sklearn groups by component
     zs = torch.from_numpy(draws).float().reshape(n, *shape).to(next(model.parameters()).device)
     if family(model).encoder == "vector_quantised":

@@ -86,9 +86,15 @@ def device() -> torch.device:
 
 
 def set_threads(threads: int) -> None:
-    """Intra-op threads = the job's Snakemake `threads` (torch would otherwise take every core
-    and oversubscribe the machine when jobs run side by side)."""
-    torch.set_num_threads(max(1, int(threads)))
+    """Intra-op threads = the job's Snakemake `threads`, for torch and for the BLAS/OpenMP
+    pools of NumPy, SciPy and scikit-learn (each would otherwise take every core and
+    oversubscribe the machine when jobs run side by side; Snakemake sets OMP_NUM_THREADS
+    for shell jobs only, not for scripts)."""
+    from threadpoolctl import threadpool_limits
+
+    threads = max(1, int(threads))
+    torch.set_num_threads(threads)
+    threadpool_limits(limits=threads)
 
 
 def full_precision() -> None:

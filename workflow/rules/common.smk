@@ -201,6 +201,8 @@ import math
 GPU_TRAIN_RATE = 20_000  # training, forward + backward, celeba64 nets
 GPU_INCEPTION_RATE = 12_000  # Inception features (64 -> 299 px) on a GPU
 CPU_RATE = 600  # forward passes and per-image metrics
+GMM_ITERATIONS = 50  # EM iterations assumed; 7 measured on 10,000 codes in 1,024 dims
+GMM_FLOP_PER_MINUTE = 6e11  # per CPU thread (10 GFLOP/s); the GMM runs on the GPU if any
 
 
 def _images(*counts):
@@ -243,7 +245,21 @@ def sample_runtime(wildcards, attempt):
     if wildcards.sampler == "pixelcnn":  # + a code prior trained on the training codes,
         codes = s["pixelcnn"]["epochs"] * d["n_train"]  # each ~1/10 of an image's cost
         work += codes / (10 * CPU_RATE)
+    if wildcards.sampler == "gmm" and not config["compute"]["gpus"]:
+        work += gmm_flop(run_of(wildcards).model) / (
+            GMM_FLOP_PER_MINUTE * config["compute"]["eval_threads"]
+        )
     return _minutes(work, attempt)
+
+
+def gmm_flop(model):
+    """The gmm sampler's EM: ~3·N·K·D² FLOP an iteration (vaebench.gmm), in D latent
+    dimensions (VQ-VAE: its code grid, latent_dim x (image_size / 16)²)."""
+    d = config["network"]["latent_dim"]
+    if vb.families.BY_KEY[model].encoder == "vector_quantised":
+        d *= (config["dataset"]["image_size"] // 16) ** 2
+    k = config["sampling"]["gmm"]["n_components"]
+    return 3 * config["dataset"]["n_train"] * k * d**2 * GMM_ITERATIONS
 
 
 def sample_mem_mb(wildcards, attempt):

@@ -29,7 +29,7 @@ rule reference_features:
         f"{STUDY}/benchmarks/reference_features.tsv"
     conda:
         "../../envs/vaebench.yaml"
-    threads: 2
+    threads: config["compute"]["eval_threads"]
     resources:
         gpu=GPUS,
         runtime=reference_features_runtime,
@@ -56,7 +56,7 @@ rule recon_metrics:
         f"{STUDY}/benchmarks/recon_metrics/{{run}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
-    threads: 1
+    threads: config["compute"]["eval_threads"]
     resources:
         gpu=GPUS,
         runtime=recon_metrics_runtime,
@@ -84,7 +84,7 @@ rule generation_metrics:
         f"{STUDY}/benchmarks/generation_metrics/{{run}}/{{sampler}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
-    threads: 1
+    threads: config["compute"]["eval_threads"]
     resources:
         gpu=GPUS,
         runtime=generation_metrics_runtime,

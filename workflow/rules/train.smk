@@ -39,7 +39,7 @@ rule reconstruct:
         f"{STUDY}/benchmarks/reconstruct/{{run}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
-    threads: 1
+    threads: config["compute"]["eval_threads"]
     resources:
         gpu=GPUS,
         runtime=reconstruct_runtime,
@@ -65,7 +65,7 @@ rule sample:
         f"{STUDY}/benchmarks/sample/{{run}}/{{sampler}}.tsv"
     conda:
         "../../envs/vaebench.yaml"
-    threads: 1
+    threads: config["compute"]["eval_threads"]
     resources:
         gpu=GPUS,
         runtime=sample_runtime,
