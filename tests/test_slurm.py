@@ -207,6 +207,8 @@ def test_gpu_jobs_get_a_gpu_and_cpu_jobs_none(study):
             assert info["JOB_GRES"] == "gpu:1", (jobid, info)  # and got the node's fake GPU
         if rule == "train":
             assert info["CPUs/Task"] == "2", info  # threads: 2, as in the local run
+        if rule in ("reconstruct", "recon_metrics"):
+            assert info["CPUs/Task"] == "2", info  # compute.eval_threads (default 2)
         if rule == "prepare_data":
             assert "gpu" not in info.get("TresPerJob", ""), (jobid, rule, info)
             assert info["JOB_GRES"] == "(null)", (jobid, rule, info)
