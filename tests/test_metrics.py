@@ -20,6 +20,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from vaebench import VaebenchError
 from vaebench import feature_metrics as FM
+from vaebench import metric_registry as registry
 from vaebench import metrics as M
 from vaebench import pixel_metrics as px
 from vaebench.metrics_weights import write_random_weights
@@ -95,12 +96,30 @@ def test_identical_images(crops, lpips_model):
 def test_every_metric_worsens_monotonically(crops, lpips_model, kind):
     make, levels = (_noisy, NOISE) if kind == "noise" else (_blurred, BLUR)
     dfs = [M.reconstruction_metrics(crops, make(crops, s), lpips_model=lpips_model) for s in levels]
-    higher_is_worse = {"bce": 1, "bce_excess": 1, "mse": 1, "gmsd": 1, "lpips": 1, "psnr": -1}
-    higher_is_worse["ssim"] = -1
-    higher_is_worse["ms_ssim"] = -1
+    # every per-image metric of the registry, in the direction it declares
+    higher_is_worse = {m: -1 if m in registry.HIGHER_IS_BETTER else 1 for m in registry.IMAGE}
+    assert higher_is_worse["ssim"] == -1 and higher_is_worse["mdsi"] == 1
     for col, sign in higher_is_worse.items():
         values = np.stack([sign * df[col].to_numpy() for df in dfs])  # levels x images
         assert (np.diff(values, axis=0) > 0).all(), f"{col} is not monotone in {kind}"
+
+
+def test_formula_metrics_score_identical_images_as_perfect(crops, lpips_model):
+    """piq's formula-only metrics through the suite: identical images get the perfect score of
+    the metric's declared kind (similarities 1, deviations 0), and distinct images do not."""
+    same = M.reconstruction_metrics(crops, crops, lpips_model=lpips_model)
+    noisy = M.reconstruction_metrics(crops, _noisy(crops, 0.1), lpips_model=lpips_model)
+    for key in ("haarpsi", "mdsi", "vsi", "fsimc", "ms_gmsd"):
+        perfect = 1.0 if key in registry.HIGHER_IS_BETTER else 0.0
+        np.testing.assert_allclose(same[key], perfect, atol=1e-5, err_msg=key)
+        assert (abs(noisy[key] - perfect) > 1e-3).all(), key
+
+
+def test_images_too_small_for_the_formula_metrics_name_the_config_key(lpips_model):
+    x = np.zeros((2, 3, 16, 16), np.uint8)
+    with pytest.raises(VaebenchError, match=r"dataset\.image_size.*17 px"):
+        M.reconstruction_metrics(x, x, lpips_model=lpips_model, ms_ssim_kernel=3,
+                                 ms_ssim_scales=1)  # fmt: skip
 
 
 def test_ssim_and_psnr_agree_with_scikit_image(crops, lpips_model):

@@ -168,7 +168,7 @@ def test_per_image_parquet_of_the_real_jobs(tmp_path, trained, images):
             for col in ("kl", "neg_elbo", "neg_elbo_se", "objective"):
                 assert table.column(col).null_count == 6, col
     for model, df in frames.items():
-        assert list(df.columns[6:]) == list(jobs.PER_IMAGE_COLUMNS)
+        assert list(df.columns[6:]) == list(jobs.per_image_columns())
         assert (df["bce_excess"] >= 0).all() and (df["bce_excess"] < df["bce"]).all()
         assert df[["bce", "mse", "lpips"]].notna().all().all()
         if model != "vqvae":

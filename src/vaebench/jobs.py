@@ -235,8 +235,12 @@ def _metrics_meta(mcfg: dict, cache: str, extra: dict | None = None) -> dict:
     return meta
 
 
-PER_IMAGE_COLUMNS = ("bce", "bce_excess", "mse", "kl", "neg_elbo", "neg_elbo_se", "objective",
-                     "psnr", "ssim", "ms_ssim", "gmsd", "lpips")  # fmt: skip
+def per_image_columns() -> tuple[str, ...]:
+    """The per-image Parquet columns: the registry's per-image metrics in its order, each
+    Monte Carlo −ELBO followed by its standard error."""
+    from vaebench.metric_registry import PER_IMAGE
+
+    return tuple(c for k in PER_IMAGE for c in ((k, "neg_elbo_se") if k == "neg_elbo" else (k,)))
 
 
 def per_image_frame(
@@ -249,7 +253,7 @@ def per_image_frame(
     *,
     reconstruction_loss: str | None,
 ):
-    """One row per image: identifying columns, then PER_IMAGE_COLUMNS.
+    """One row per image: identifying columns, then per_image_columns().
 
     Image metrics compare x with the deterministic reconstruction x_hat. From the posterior
     `terms` (models.reconstruct): kl; neg_elbo = nll_mc + kl (or + kl_mc, the Monte Carlo KL
@@ -288,7 +292,7 @@ def per_image_frame(
     ids = {k: info[k] for k in ("run", "model", "family", "beta", "seed")}
     head = pd.DataFrame({**ids, "image": np.arange(len(df))})
     head["beta"] = head["beta"].astype("float64")
-    return pd.concat([head, df[list(PER_IMAGE_COLUMNS)]], axis=1)
+    return pd.concat([head, df[list(per_image_columns())]], axis=1)
 
 
 def recon_metrics(

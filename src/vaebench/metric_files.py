@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vaebench import VaebenchError, families
+from vaebench import VaebenchError, families, metric_registry
 from vaebench.io import read_parquet_metadata
 from vaebench.names import SET_METRICS, metric_name
 from vaebench.stats import ONE_SEED_NOTE, SEED_INTERVAL_NOTE
@@ -126,22 +126,9 @@ def settings_footnotes(settings: dict[str, Any], columns: Iterable[str] | None =
             continue  # versions stay in the metadata; the −ELBO note has its standard error
         if keep is not None and name not in keep:
             continue
-        if name == "ms_ssim":
-            kernel = s.get("kernel", s.get("kernel_size"))
-            notes.append(
-                f"MS-SSIM: piq, data_range 1, Gaussian kernel {kernel}, {s.get('scales')} scales "
-                "(the default 11/5 needs >= 161 px)."
-            )
-        elif name == "lpips":
-            notes.append(
-                f"LPIPS: {s.get('net')} trunk, v{s.get('version')}, inputs in [-1, 1]; "
-                "scores from different nets are not comparable."
-            )
-        elif name == "gmsd":
-            notes.append(
-                "GMSD: piq's, with the population std (about 0.05% below the authors' MATLAB "
-                "at 64 px)."
-            )
+        registered = metric_registry.note(name, s)
+        if registered is not None:
+            notes.append(registered)
         else:
             plain = {k: v for k, v in sorted(s.items()) if not isinstance(v, dict | list)}
             plain.pop("impl", None)

@@ -1,8 +1,10 @@
 """Image metrics: per-image reconstruction metrics and set-level generation metrics.
 
-The only module that imports lpips and piq. Images are N x 3 x H x W arrays (numpy, memmap or
-torch); uint8 is divided by 255, float must already be in [0, 1]. The candidate image is
-clamped to [0, 1] before any metric: piq asserts the range, and decoder outputs overshoot.
+The only module that imports lpips, and with vaebench.formula_metrics (HaarPSI, MDSI, VSI,
+FSIMc, MS-GMSD, also computed here per image) the only ones that import piq. Images are
+N x 3 x H x W arrays (numpy, memmap or torch); uint8 is divided by 255, float must already
+be in [0, 1]. The candidate image is clamped to [0, 1] before any metric: piq asserts the
+range, and decoder outputs overshoot.
 Work runs in chunks (config metrics.batch_size, default 64: the fastest on 2 CPU cores) under
 inference mode with every network in eval(); per-metric costs and the batched-vs-one-at-a-time
 ratio: benchmarks/bench_metrics.py.
@@ -69,7 +71,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vaebench import VaebenchError
+from vaebench import VaebenchError, formula_metrics, metric_registry
 from vaebench import pixel_metrics as px
 from vaebench.metrics_weights import ALEXNET, INCEPTION, WeightFile, hub_dir, require_weights
 from vaebench.pixel_metrics import GMSD_T, SSIM_KERNEL, SSIM_SIGMA
@@ -78,7 +80,8 @@ if TYPE_CHECKING:  # lpips and piq import torchvision (~2 s): only the jobs that
     import lpips
     from piq.feature_extractors import InceptionV3
 
-METRIC_COLUMNS = ("bce", "bce_excess", "mse", "psnr", "ssim", "ms_ssim", "gmsd", "lpips")
+# the per-image columns this module computes, in the registry's order
+METRIC_COLUMNS = metric_registry.IMAGE
 MS_SSIM_PAPER_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 PSNR_EPS = 1e-8  # piq.psnr's constant
 FEATURE_DIM = 2048
@@ -150,6 +153,8 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
             "std": "population (piq); sqrt((n-1)/n) below the MATLAB reference",
         },
         "lpips": {"net": "alex", "version": "0.1", "input_range": [-1, 1]},
+        **{k: {"impl": f"piq ({metric_registry.BY_KEY[k].reference})", "data_range": 1.0, **v}
+           for k, v in formula_metrics.SETTINGS.items()},
         "versions": {p: metadata.version(p) for p in ("lpips", "piq", "torch", "torchvision")},
     }
 
@@ -296,10 +301,16 @@ def reconstruction_metrics(
     _check_images(x, x_hat)
     n, _, h, w = x.shape
     check_ms_ssim(ms_ssim_kernel, ms_ssim_scales, h, w)
+    if min(h, w) < formula_metrics.MIN_SIDE:
+        raise VaebenchError(
+            f"config key dataset.image_size: MS-GMSD and HaarPSI need images of at least "
+            f"{formula_metrics.MIN_SIDE} px, got {h}x{w}; use 32 px or more"
+        )
     scale_weights = torch.tensor(ms_ssim_weights(ms_ssim_scales), device=device)
     lpips_model.eval()
     clock = _Clock(timings, device)
     out = {k: np.empty(n, dtype=np.float64) for k in METRIC_COLUMNS}
+    formula = formula_metrics.functions()
     for i in range(0, n, batch_size):
         ref = _unit(x[i : i + batch_size], device, "x")
         rec = _unit(x_hat[i : i + batch_size], device, "x_hat").clamp_(0, 1)
@@ -321,9 +332,13 @@ def reconstruction_metrics(
             gmsd = px.gmsd(rec, ref)
         with clock("lpips"):
             lp = lpips_pair(lpips_model, rec * 2 - 1, ref * 2 - 1)
-        values = (bce, bce_excess, mse, psnr, ssim, ms_ssim, gmsd, lp)
-        for k, v in zip(METRIC_COLUMNS, values, strict=True):
-            out[k][i : i + len(v)] = v.double().cpu().numpy()
+        values = dict(bce=bce, bce_excess=bce_excess, mse=mse, psnr=psnr, ssim=ssim,
+                      ms_ssim=ms_ssim, gmsd=gmsd, lpips=lp)  # fmt: skip
+        for key, fn in formula.items():
+            with clock(key):
+                values[key] = fn(rec, ref)
+        for k in METRIC_COLUMNS:
+            out[k][i : i + len(values[k])] = values[k].double().cpu().numpy()
     return pd.DataFrame(out)
 
 

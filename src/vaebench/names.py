@@ -16,6 +16,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from vaebench import metric_registry as registry
 from vaebench.families import (  # noqa: F401 (re-exported)
     FAMILY,
     MODEL_ORDER,
@@ -26,66 +27,22 @@ from vaebench.families import SAMPLERS as SAMPLER_ORDER
 
 VAE_SWEEP_LABEL = "VAE (β = 1)"
 
-# Per-image metrics, in the original study's column order (BCE MSE KL ELBO LPIPS SSIM GMSD),
-# with ours inserted: BCE excess after BCE; −ELBO and objective where its ELBO was; PSNR, MS-SSIM.
-METRICS = (
-    "bce",
-    "bce_excess",
-    "mse",
-    "kl",
-    "neg_elbo",
-    "objective",
-    "lpips",
-    "ssim",
-    "gmsd",
-    "psnr",
-    "ms_ssim",
-)
-# The original study's "generation" table: reconstruction metrics of generated samples passed
-# back through the model. Images are compared with each other there, so BCE excess, not BCE.
-ROUNDTRIP_METRICS = ("bce_excess", "mse", "kl", "neg_elbo", "objective", "lpips", "ssim", "gmsd")
-# Set-level generation metrics, in table order: KID (unbiased at any N) first.
-SET_METRICS = ("kid_mean", "fid", "fid_inf", "precision", "recall")
+# Which metrics exist, their names and which way is better: vaebench.metric_registry. Per-image
+# metrics in table order (the original study's BCE MSE KL ELBO LPIPS SSIM GMSD, ours inserted,
+# then piq's formula-only perceptual metrics); the round-trip table's (images are compared with
+# each other there, so BCE excess, not BCE); set-level generation metrics, KID first.
+METRICS = registry.PER_IMAGE
+ROUNDTRIP_METRICS = registry.ROUNDTRIP
+SET_METRICS = registry.SET
 ROUNDTRIP_PREFIX = "rt_"
-
-# Direction of "better"; KL is a rate, not a quality, so it gets no arrow.
-HIGHER_IS_BETTER = frozenset({"psnr", "ssim", "ms_ssim", "precision", "recall"})
-NO_DIRECTION = frozenset({"kl", "fid_inf_residual"})
-# Metrics computed with learned networks (LPIPS: AlexNet; the others: Inception pool3). With
-# stand-in weights their values are meaningless: shown as STAND_IN, never plotted.
-LEARNED = frozenset(
-    {"lpips", "fid", "fid_inf", "fid_inf_residual", "kid_mean", "kid_std", "precision", "recall"}
-)
+HIGHER_IS_BETTER = registry.HIGHER_IS_BETTER
+NO_DIRECTION = registry.NO_DIRECTION
+# Metrics computed with learned networks. With stand-in weights their values are
+# meaningless: shown as STAND_IN, never plotted.
+LEARNED = registry.LEARNED
 STAND_IN = "n/a (stand-in weights)"
-
-NAMES = {
-    "bce": "BCE",
-    "bce_excess": "BCE excess",
-    "mse": "MSE",
-    "kl": "KL",
-    "neg_elbo": "−ELBO (MC)",
-    "objective": "objective (E_q BCE+β·KL)",
-    "lpips": "LPIPS",
-    "ssim": "SSIM",
-    "gmsd": "GMSD",
-    "psnr": "PSNR",
-    "ms_ssim": "MS-SSIM",
-    "fid": "FID@N",
-    "fid_inf": "FID∞",
-    "fid_inf_residual": "FID∞ fit RMS",
-    "kid_mean": "KID",
-    "precision": "precision",
-    "recall": "recall",
-}
-UNITS = {
-    "bce": "nats/image",
-    "bce_excess": "nats/image",
-    "kl": "nats/image",
-    "neg_elbo": "nats/image",
-    "objective": "nats/image",
-    "mse": "per pixel, [0, 1] scale",
-    "psnr": "dB",
-}
+NAMES = registry.LABELS
+UNITS = registry.UNITS
 # Display-only headers for Markdown/LaTeX; anything else shows its own name.
 COLUMN_HEADERS = {
     "label": "Model",
@@ -144,9 +101,10 @@ OBJECTIVE_NOTE = (
     "the negative ELBO under a Bernoulli decoder, whatever loss the model was trained on."
 )
 DETERMINISTIC_NOTE = (
-    "BCE, BCE excess, MSE, PSNR, SSIM, MS-SSIM, GMSD and LPIPS score the deterministic "
-    "reconstruction: the decoder of the posterior mean (through the flow for VAE-LinNF and "
-    "VAE-IAF; without the Hamiltonian steps for HVAE; deterministic encoders: of the code; "
+    f"{', '.join(NAMES[k] for k in registry.IMAGE[:-1])} and {NAMES[registry.IMAGE[-1]]} "
+    "score the deterministic reconstruction: the decoder of the posterior mean (through the "
+    "flow for VAE-LinNF and VAE-IAF; without the Hamiltonian steps for HVAE; deterministic "
+    "encoders: of the code; "
     "VQ-VAE: of the quantised code)."
 )
 

@@ -28,30 +28,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vaebench import VaebenchError, families, io
+from vaebench import VaebenchError, families, io, metric_registry
 
 PYTHAE_FILES = ("model.pt", "model_config.json", "environment.json")
 NETWORKS = ("encoder.pkl", "decoder.pkl", "discriminator.pkl")
 TOKEN_HELP = "set HF_TOKEN or run `hf auth login` (formerly `huggingface-cli login`)"
-# How the card names metrics: (model-index type, display name).
+# How the card names metrics: (model-index type, display name), from the metric registry.
 CARD_METRICS = {
-    "bce": ("bce", "BCE (nats/image)"),
-    "bce_excess": ("bce_excess", "BCE excess (nats/image)"),
-    "mse": ("mse", "MSE (per pixel)"),
-    "kl": ("kl", "KL (nats/image)"),
-    "neg_elbo": ("neg_elbo", "-ELBO, Monte Carlo (nats/image)"),
-    "objective": ("objective", "objective E_q[BCE] + beta KL (nats/image)"),
-    "lpips": ("lpips", "LPIPS (AlexNet, v0.1)"),
-    "ssim": ("ssim", "SSIM"),
-    "gmsd": ("gmsd", "GMSD"),
-    "psnr": ("psnr", "PSNR (dB)"),
-    "ms_ssim": ("ms_ssim", "MS-SSIM"),
-    "fid": ("fid", "FID@N"),
-    "fid_inf": ("fid_inf", "FID-infinity"),
-    "kid_mean": ("kid", "KID"),
-    "kid_std": ("kid_std", "KID std over subsets"),
-    "precision": ("precision", "precision (Inception pool3)"),
-    "recall": ("recall", "recall (Inception pool3)"),
+    m.key: ("kid" if m.key == "kid_mean" else m.key, metric_registry.card_name(m.key))
+    for m in metric_registry.REGISTRY
+    if m.key != "fid_inf_residual"
 }
 def _tags(model: str) -> list[str]:
     """The family's model-card tags (vaebench.families)."""
