@@ -11,8 +11,9 @@ their values.
 
 batched        vaebench.metrics.reconstruction_metrics in chunks of --batch-size.
 one at a time  what one writes with the libraries directly: for each image, torch's BCE and
-               MSE, piq.psnr, piq.ssim, piq.multi_scale_ssim, piq.gmsd and an lpips.LPIPS
-               forward (the library's default memory layout), each on that one image. Its
+               MSE, piq.psnr, piq.ssim, piq.multi_scale_ssim, piq.gmsd, an lpips.LPIPS
+               forward (the library's default memory layout) and piq's HaarPSI, MDSI, VSI, FSIMc
+               and MS-GMSD at their defaults, each on that one image. Its
                numbers must equal the suite's (checked: the run fails otherwise).
 
 metrics_speedup = one-at-a-time seconds / batched seconds (target >= 10 on 2 CPU cores).
@@ -80,6 +81,12 @@ def one_at_a_time(x, x_hat, lpips_model, kernel: int, scales: int, timings: dict
         ),
         "gmsd": lambda r, t: piq.gmsd(r, t, data_range=1.0),
         "lpips": lambda r, t: lpips_model(r * 2 - 1, t * 2 - 1),
+        # piq's formula-only metrics at piq's own defaults (vaebench.formula_metrics uses them)
+        "haarpsi": lambda r, t: piq.haarpsi(r, t, data_range=1.0),
+        "mdsi": lambda r, t: piq.mdsi(r, t, data_range=1.0),
+        "vsi": lambda r, t: piq.vsi(r, t, data_range=1.0),
+        "fsimc": lambda r, t: piq.fsim(r, t, data_range=1.0, chromatic=True),
+        "ms_gmsd": lambda r, t: piq.multi_scale_gmsd(r, t, data_range=1.0),
     }
     rows = []
     for i in range(len(x)):
