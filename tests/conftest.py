@@ -41,8 +41,9 @@ TINY = {
     "metrics": {"kid": {"subset_size": 8, "n_subsets": 4}, "n_boot": 20},
     "weights": {"allow_random": True},
     # A CPU study: no job takes a GPU slot, so reconstruction and metric jobs run beside the
-    # training (with the default gpus: 1 and --resources gpu=1 they would wait for it).
-    "compute": {"gpus": 0},
+    # training (with the default gpus: 1 and --resources gpu=1 they would wait for it), on
+    # one core each (with the default eval_threads: 2 they would take both of --cores 2).
+    "compute": {"gpus": 0, "eval_threads": 1},
 }
 
 
