@@ -385,3 +385,24 @@ def test_gmsd_equals_piq_on_odd_sizes_and_flat_images():
     expected = piq.gmsd(rec, ref, data_range=1.0, reduction="none")
     np.testing.assert_allclose(px.gmsd(rec, ref), expected, rtol=0, atol=1e-6)
     assert px.gmsd(rec, ref)[0] == 0
+
+
+def test_density_coverage_equal_the_authors_prdc_package():
+    """Density and coverage against prdc 0.2's compute_prdc (Naeem et al.'s own code) on
+    fixed features: the same counts, so equal to float rounding of the final mean."""
+    from prdc import compute_prdc
+
+    rng = np.random.default_rng(7)
+    real = rng.standard_normal((300, 12))
+    for fake in (1.2 * rng.standard_normal((200, 12)) + 0.3, real[:150] + 1e-3):
+        for k in (3, 5):
+            ours = FM.density_coverage(real, fake, k=k)
+            theirs = compute_prdc(real, fake, nearest_k=k)
+            assert ours == pytest.approx((theirs["density"], theirs["coverage"]), abs=1e-12)
+    # the properties that tell the two apart from precision and recall
+    same = FM.density_coverage(real, real, k=5)
+    assert same[1] == 1.0 and 0.5 < same[0] < 1.5  # density ~1 for one distribution
+    squeezed = FM.density_coverage(real, 0.05 * rng.standard_normal((300, 12)), k=5)
+    assert squeezed[0] > 1.5 and squeezed[1] < 0.3  # crowded in a dense region: poor coverage
+    with pytest.raises(VaebenchError, match=r"metrics\.dc_k"):
+        FM.density_coverage(real[:5], real[:5], k=5)

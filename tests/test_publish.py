@@ -118,7 +118,8 @@ def test_the_card_parses_and_its_metrics_equal_the_tables(study):
 
 
 def test_generation_metrics_enter_the_card_with_their_n(study, monkeypatch):
-    """With official weights the card also lists FID, KID, precision and recall per sampler
+    """With official weights the card also lists FID, KID, precision, recall, density and
+    coverage per sampler
     (the tiny study's weights are stand-ins, so the claim is patched in)."""
     read = io.read_parquet_metadata
     official = lambda p: {**read(p), "weights_official": True}  # noqa: E731
@@ -135,7 +136,7 @@ def test_generation_metrics_enter_the_card_with_their_n(study, monkeypatch):
         results = publish.eval_results(vb.publish_params(cfg, run), summary)
         gen = [r for r in results if r.task_type == "unconditional-image-generation"]
         assert {r.metric_type for r in gen} == {"fid", "fid_inf", "kid", "kid_std", "precision",
-                                                 "recall"}  # fmt: skip
+                                                 "recall", "density", "coverage"}  # fmt: skip
         row = _table_value(table, run.model, "fid", "gmm")
         for r in gen:
             value = row[KEY.get(r.metric_type, r.metric_type)]

@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 from conftest import TINY, copy_of, pending, smk
 
+from vaebench.names import SET_METRICS
+
 pytestmark = pytest.mark.e2e
 
 # The tiny study's VAE and β-VAE β=4 with a second seed: on a copy of the tiny study, only
@@ -34,7 +36,7 @@ def test_every_row_reports_two_seeds_and_set_metrics_have_seed_intervals(tables)
     gen = pd.read_parquet(tables / "generation.parquet")
     assert list(rec["label"]) == ["VAE (β = 1)", "β-VAE β=4"]
     assert (rec["n_seeds"] == 2).all() and (gen["n_seeds"] == 2).all()
-    for m in ("fid", "fid_inf", "kid_mean", "precision", "recall"):
+    for m in SET_METRICS:  # every set-level metric of the registry
         lo, hi = gen[f"{m}_lo"], gen[f"{m}_hi"]
         assert np.isfinite(lo).all() and np.isfinite(hi).all(), m  # a t interval over seeds
         assert (lo <= gen[m]).all() and (gen[m] <= hi).all(), m

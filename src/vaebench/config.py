@@ -210,7 +210,8 @@ def recon_metric_params(config: dict[str, Any]) -> dict[str, Any]:
 
 def generation_metric_params(config: dict[str, Any]) -> dict[str, Any]:
     m = config["metrics"]
-    return canonical({k: m[k] for k in ("batch_size", "elbo_samples", "kid", "ms_ssim", "pr_k")})
+    keys = ("batch_size", "dc_k", "elbo_samples", "kid", "ms_ssim", "pr_k")
+    return canonical({k: m[k] for k in keys})
 
 
 def figure_files(

@@ -2,7 +2,8 @@
 
 FID with our own scipy Frechet distance (stats.frechet_distance; piq's iterative matrix
 square root stops early and gives FID(x, x) ~ 1.5), unbiased KID over equal-size subsets, and
-k-NN precision/recall (Kynkäänniemi et al. 2019) in torch on the job's device.
+k-NN precision/recall (Kynkäänniemi et al. 2019) and density/coverage (Naeem et al. 2020) in
+torch on the job's device.
 `vaebench.metrics.inception_features` computes the features.
 """
 
@@ -110,3 +111,34 @@ def precision_recall(
     precision = _inside(f, r, _knn_radii2(r, k))
     recall = _inside(r, f, _knn_radii2(f, k))
     return precision, recall
+
+
+def density_coverage(
+    real, fake, k: int = 5, device: str | torch.device = "cpu"
+) -> tuple[float, float]:
+    """Density and coverage (Naeem et al. 2020), as the authors' `prdc` package computes them.
+
+    The real manifold is the union of balls around each real point with radius its distance
+    to the k-th nearest other real point (as precision's). Density: the mean number of real
+    balls that contain a fake point, over k (about 1 when the sets match, above 1 where fake
+    points crowd dense real regions; it does not saturate at 1 as precision does, so one
+    outlying real point cannot inflate it). Coverage: the share of real balls that contain at
+    least one fake point (recall measured from the real side, robust to fake outliers). prdc's
+    strict `<` at the ball's edge is kept. Same chunked torch distances as precision_recall.
+    """
+    real, fake = _features(real, "real"), _features(fake, "fake")
+    if not 1 <= k < len(real):
+        raise VaebenchError(
+            f"config key metrics.dc_k = {k} must be between 1 and N_real - 1 = {len(real) - 1}"
+        )
+    r = torch.from_numpy(real).to(device)
+    f = torch.from_numpy(fake).to(device)
+    radii2 = _knn_radii2(r, k)
+    inside_count = 0
+    covered = torch.zeros(len(r), dtype=torch.bool, device=r.device)
+    step = _row_step(len(r))
+    for i in range(0, len(f), step):
+        inside = _sq_dists(f[i : i + step], r) < radii2[None, :]
+        inside_count += int(inside.sum())
+        covered |= inside.any(0)
+    return inside_count / (k * len(f)), float(covered.double().mean())

@@ -347,7 +347,8 @@ def generation_metrics(
     out_roundtrip: str,
     threads: int = 1,
 ) -> None:
-    """FID/KID/precision/recall against the test set, and the samples' round-trip metrics.
+    """FID, KID, precision/recall and density/coverage against the reference set, and the
+    samples' round-trip metrics.
 
     FID is biased ~c/N with a model-dependent c, so beside FID@N the job fits FID(N) =
     FID∞ + k/N to FID on subsets of the same features (stats.fid_curve, fixed seed) and
@@ -367,12 +368,14 @@ def generation_metrics(
         real, fake, subset, mcfg["kid"]["n_subsets"], seed=info["seed"]
     )
     precision, recall = feature_metrics.precision_recall(real, fake, mcfg["pr_k"], dev)
+    density, coverage = feature_metrics.density_coverage(real, fake, mcfg["dc_k"], dev)
     sizes, fids = stats.fid_curve(real, fake, seed=info["seed"])
     fid_inf, _, fid_inf_residual = stats.fid_infinity(sizes, fids)
     meta["generation"] = {
         "features": "Inception-v3 pool3 (2048-d, the pytorch-fid weights)",
         "resize": "bilinear resize to 299 px",
         "pr_k": mcfg["pr_k"],
+        "dc_k": mcfg["dc_k"],
         "kid_subset_size": subset,
         "kid_n_subsets": mcfg["kid"]["n_subsets"],
         "fid_sizes": [int(n) for n in sizes],
@@ -390,6 +393,8 @@ def generation_metrics(
         "kid_std": kid_std,
         "precision": precision,
         "recall": recall,
+        "density": density,
+        "coverage": coverage,
         "n_generated": len(fake),
         "n_reference": len(real),
         "kid_subset_size": subset,

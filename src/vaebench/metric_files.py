@@ -206,6 +206,7 @@ def generation_notes(out: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
     if subset is None and "kid_subset_size" in out:
         subset = [int(s) for s in out["kid_subset_size"].dropna().unique()] or None
     count, at, k = g.pop("kid_n_subsets", None), g.pop("fid_sizes", None), g.pop("pr_k", 3)
+    dc_k = g.pop("dc_k", None)
     notes = []
     if "kid_mean" in out:
         notes.append(
@@ -232,6 +233,13 @@ def generation_notes(out: pd.DataFrame, meta: dict[str, Any]) -> list[str]:
             f"precision/recall: k-NN manifold estimates (k = {_text(k)}) on {feats} features, "
             "not on the VGG16 fc2 features of Kynkäänniemi et al. (2019): the same "
             "construction on other features, so a different metric from theirs."
+        )
+    if "density" in out:
+        notes.append(
+            f"density/coverage (Naeem et al. 2020, the prdc formulas): on the real points' "
+            f"k-NN balls (k = {_text(dc_k)}), density is the mean number of balls holding a "
+            "generated sample over k (about 1 for matching sets, can exceed 1), coverage the "
+            "share of real balls holding at least one; both robust to outliers."
         )
     sizes = out["n_generated"].dropna().unique() if "n_generated" in out else []
     if len(sizes) > 1:

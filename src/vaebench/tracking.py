@@ -31,11 +31,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vaebench import VaebenchError, io, tracking_mlflow, tracking_wandb
+from vaebench import VaebenchError, io, metric_registry, tracking_mlflow, tracking_wandb
 
 # history.parquet columns that identify a row rather than measure something
 HISTORY_KEYS = ("run", "epoch")
-GENERATION_METRICS = ("kid_mean", "kid_std", "fid", "fid_inf", "precision", "recall")
+# the set-level metrics (and KID's spread) that the trackers log, from the metric registry
+GENERATION_METRICS = (*metric_registry.SET, "kid_std")
 
 
 # --- reading the artifacts ------------------------------------------------------------------

@@ -202,7 +202,8 @@ GPU_TRAIN_RATE = 20_000  # training, forward + backward, celeba64 nets
 GPU_INCEPTION_RATE = 12_000  # Inception features (64 -> 299 px) on a GPU
 CPU_RATE = 600  # forward passes and per-image metrics
 GMM_ITERATIONS = 50  # EM iterations assumed; 7 measured on 10,000 codes in 1,024 dims
-GMM_FLOP_PER_MINUTE = 6e11  # per CPU thread (10 GFLOP/s); the GMM runs on the GPU if any
+# per CPU thread (10 GFLOP/s); the GMM runs on the GPU if any
+GMM_FLOP_PER_MINUTE = 6e11
 
 
 def _images(*counts):

@@ -27,6 +27,7 @@ rule prepare_reference:
         f"{STUDY}/logs/prepare_reference.log",
     benchmark:
         f"{STUDY}/benchmarks/prepare_reference.tsv"
+    priority: 1
     conda:
         "../../envs/vaebench.yaml"
     threads: 2

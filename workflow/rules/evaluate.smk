@@ -27,6 +27,8 @@ rule reference_features:
         f"{STUDY}/logs/reference_features.log",
     benchmark:
         f"{STUDY}/benchmarks/reference_features.tsv"
+    # every generation_metrics job waits for it: compute it while trainings run
+    priority: 1
     conda:
         "../../envs/vaebench.yaml"
     threads: config["compute"]["eval_threads"]

@@ -9,6 +9,9 @@ rule train:
         f"{STUDY}/logs/train/{{run}}.log",
     benchmark:
         f"{STUDY}/benchmarks/train/{{run}}.tsv"
+    # the longest jobs start first: on a few cores, evaluating an early run before the
+    # other trainings have started leaves a core idle at the end
+    priority: 2
     conda:
         "../../envs/vaebench.yaml"
     threads: config["compute"]["train_threads"]
@@ -37,6 +40,8 @@ rule reconstruct:
         f"{STUDY}/logs/reconstruct/{{run}}.log",
     benchmark:
         f"{STUDY}/benchmarks/reconstruct/{{run}}.tsv"
+    # before the metric jobs: each one feeds several of them
+    priority: 1
     conda:
         "../../envs/vaebench.yaml"
     threads: config["compute"]["eval_threads"]
@@ -63,6 +68,8 @@ rule sample:
         f"{STUDY}/logs/sample/{{run}}/{{sampler}}.log",
     benchmark:
         f"{STUDY}/benchmarks/sample/{{run}}/{{sampler}}.tsv"
+    # before the metric jobs: each one feeds several of them
+    priority: 1
     conda:
         "../../envs/vaebench.yaml"
     threads: config["compute"]["eval_threads"]
