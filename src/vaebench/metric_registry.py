@@ -113,6 +113,10 @@ ROUNDTRIP = tuple(m.key for m in REGISTRY if m.roundtrip)
 HIGHER_IS_BETTER = frozenset(m.key for m in REGISTRY if m.better == "higher")
 NO_DIRECTION = frozenset(m.key for m in REGISTRY if m.better is None)
 LEARNED = frozenset(m.key for m in REGISTRY if m.weights)
+# "LPIPS, KID, FID@N, ... and coverage": the metrics that stand-in weights make meaningless,
+# for every warning that names them (terminal, tables, report, model card, stage_weights)
+_learned = [m.label for m in REGISTRY if m.weights and m.kind != "info"]
+LEARNED_TEXT = ", ".join(_learned[:-1]) + " and " + _learned[-1]
 LABELS = {m.key: m.label for m in REGISTRY if m.kind != "info" or m.key == "fid_inf_residual"}
 UNITS = {m.key: m.units for m in REGISTRY if m.units}
 

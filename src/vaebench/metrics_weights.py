@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from vaebench import VaebenchError
 from vaebench.io import atomic_path, save_json, sha256_file
+from vaebench.metric_registry import LEARNED_TEXT
 
 if TYPE_CHECKING:  # torch is imported inside functions: `import vaebench.config` stays light
     import torch
@@ -171,7 +172,7 @@ def _warn(path: Path, wf: WeightFile, what: str, reason: str) -> None:
         f"\n{bar}\n"
         f"WARNING: {wf.purpose}: using {what} weights at {path}\n"
         f"  ({reason}).\n"
-        f"  LPIPS, FID, KID, precision and recall computed with them are MEANINGLESS.\n"
+        f"  {LEARNED_TEXT} computed with them are MEANINGLESS.\n"
         f"  For real numbers run `{STAGE_COMMAND}` with network, or download\n"
         f"  {wf.url} to that path by hand.\n"
         f"{bar}\n",

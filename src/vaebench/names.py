@@ -77,7 +77,7 @@ HIDDEN = frozenset(
 
 WEIGHTS_WARNING = (
     "⚠ LPIPS/Inception weights are not the official ones (randomly initialised stand-ins): "
-    f"LPIPS, FID, FID∞, KID, precision and recall are shown as '{STAND_IN}'; the Parquet "
+    f"{registry.LEARNED_TEXT} are shown as '{STAND_IN}'; the Parquet "
     "files keep the raw values beside weights_official = false"
 )
 DIVERGED = "diverged"

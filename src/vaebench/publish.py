@@ -193,8 +193,8 @@ def card_text(params: dict[str, Any], summary: dict[str, Any], trained: dict[str
                  for m, v in g["metrics"].items()]  # fmt: skip
     weights_note = "" if summary["weights_official"] else (
         "\n> **Stand-in metric weights.** This run was scored with randomly initialised "
-        "LPIPS/Inception weights (`weights.allow_random`, as the offline demo does), so LPIPS, "
-        "FID, KID, precision and recall are meaningless and are left out of this card.\n"
+        "LPIPS/Inception weights (`weights.allow_random`, as the offline demo does), so "
+        f"{metric_registry.LEARNED_TEXT} are meaningless and are left out of this card.\n"
     )  # fmt: skip
     install = [f"torch=={versions.get('torch', '2.14.1')}",
                f"pythae=={versions.get('pythae', '0.1.2')}"]  # fmt: skip

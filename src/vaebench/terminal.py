@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from vaebench.config import LAYOUT_HELP, study_dir
+from vaebench.metric_registry import LEARNED_TEXT
 
 STAND_IN = (
     "vaebench: WARNING: the LPIPS/FID weights are randomly initialised STAND-INS, not the "
-    "official files: LPIPS, FID, KID, precision and recall are meaningless (the tables show "
-    "them as n/a); run stage_weights with network, or place the files by hand"
+    f"official files: {LEARNED_TEXT} are meaningless (the tables show them as n/a); run "
+    "stage_weights with network, or place the files by hand"
 )
 HEADLINE = ("mse", "ssim", "gmsd", "kl", "lpips")  # the reconstruction table's headline columns
 
