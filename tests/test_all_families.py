@@ -198,3 +198,30 @@ def test_monte_carlo_elbo_of_flows_and_vamp_matches_pythaes_own_loss_terms(every
             ref, ref_se = np.mean(batches), np.std(batches, ddof=1) / np.sqrt(len(batches))
             bound = 4.5 * np.hypot(row["neg_elbo_se"], ref_se)
             assert abs(row["neg_elbo"] - ref) <= bound, (key, i, row["neg_elbo"], ref, bound)
+
+
+def test_every_family_loads_from_safetensors_and_reconstructs_like_its_run(every_family, tmp_path):
+    """The pickle-free route of a publication (model.safetensors + the train job's record)
+    for every registry family, RHVAE's learned metric included: the rebuilt model gives the
+    run's own reconstructions bitwise (the reconstruct job's computation: 1 thread, same
+    batch, CPU) and, where Pythae's forward samples, the same Monte Carlo terms."""
+    import shutil
+
+    from conftest import torch_threads
+
+    from vaebench import io, models, safe_weights
+
+    test = io.load_npy(every_family / OUT / "data/test.npy")
+    for key in families.MODEL_ORDER:
+        run = every_family / OUT / "runs" / key / ("beta~4" if key == "beta_vae" else "")
+        run = run / "seed~0"
+        folder = shutil.copytree(run / "model", tmp_path / key)  # the study's files untouched
+        safe_weights.write(folder / "model.pt", folder / safe_weights.FILE)
+        with torch_threads(1):
+            safe, pkl = safe_weights.load(folder), models.load(folder)
+            x_safe, t_safe = models.reconstruct(safe, test, elbo_samples=1, seed=0)
+            x_pkl, t_pkl = models.reconstruct(pkl, test, elbo_samples=1, seed=0)
+        np.testing.assert_array_equal(x_safe, io.load_npy(run / "recon.npy"), err_msg=key)
+        np.testing.assert_array_equal(x_safe, x_pkl, err_msg=key)
+        for term in t_pkl:
+            np.testing.assert_array_equal(t_safe[term], t_pkl[term], err_msg=f"{key} {term}")

@@ -62,8 +62,9 @@ def test_publish_writes_the_hub_folder(study):
         pub, model = _folder(study, run), study / OUT / "runs" / run / "model"
         names = {p.name for p in pub.iterdir() if not p.name.startswith(".")}
         assert names == {
-            "model.pt", "model_config.json", "environment.json", "encoder.pkl", "decoder.pkl",
-            "vaebench.json", "README.md", "training_config.json", "metrics.json",
+            "model.safetensors", "model.pt", "model_config.json", "environment.json",
+            "encoder.pkl", "decoder.pkl", "vaebench.json", "README.md", "training_config.json",
+            "metrics.json",
             "provenance.json", "history.parquet", "recon_grid.png", "samples_gmm.png",
         }  # fmt: skip
         for name in ("model.pt", "encoder.pkl", "decoder.pkl", "model_config.json"):
@@ -169,6 +170,52 @@ def test_the_published_model_loads_and_reconstructs_like_the_run(study):
     out = subprocess.run([sys.executable, "-c", code, str(_folder(study, "vae/seed~0"))],
                          capture_output=True, text=True, check=True, timeout=300)  # fmt: skip
     assert out.stdout.split() == ["VAE", "vaebench.nets"]
+
+
+def test_the_publication_loads_without_unpickling_and_reconstructs_like_the_run(
+    study, monkeypatch
+):
+    """model.safetensors + vaebench.json rebuild the model with every pickle loader blocked
+    (pickle, torch.load, Pythae's folder loader): the same reconstructions, bitwise, as the
+    run's own recon.npy (the reconstruct job's computation: 1 thread, same batch, CPU)."""
+    import pickle
+
+    import torch
+    from pythae.models import AutoModel
+
+    from vaebench import models, safe_weights
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the safetensors route unpickled something")
+
+    for owner, name in ((pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"),
+                        (torch, "load"), (AutoModel, "load_from_folder")):  # fmt: skip
+        monkeypatch.setattr(owner, name, refuse)
+    images = io.load_npy(study / OUT / "data" / "test.npy")
+    for run in RUNS:
+        with torch_threads(1):
+            model = safe_weights.load(_folder(study, run))
+            x_pub, _ = models.reconstruct(model, images, elbo_samples=1, seed=0)
+        assert not model.training
+        np.testing.assert_array_equal(x_pub, io.load_npy(study / OUT / "runs" / run / "recon.npy"))
+    card = (_folder(study, "vae/seed~0") / "README.md").read_text()
+    assert card.index("safe_weights.load") < card.index("allow_pickle=True")  # safe way first
+
+
+def test_safetensors_refuses_what_it_cannot_hold_in_one_line(tmp_path):
+    """A model.pt entry beside the state dict that is not RHVAE's metric is refused, not
+    dropped; a folder without the files names what is missing; nothing is left behind."""
+    import torch
+
+    from vaebench import safe_weights
+
+    blob = {"model_state_dict": {"w": torch.ones(2)}, "optimizer": {"lr": torch.ones(1)}}
+    torch.save(blob, tmp_path / "model.pt")
+    with pytest.raises(VaebenchError, match=r"\['optimizer'\].*EXTRAS"):
+        safe_weights.write(tmp_path / "model.pt", tmp_path / "model.safetensors")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
+    with pytest.raises(VaebenchError, match="no model.safetensors"):
+        safe_weights.load(tmp_path)
 
 
 def test_publish_runs_chooses_which_runs_are_published():

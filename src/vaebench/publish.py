@@ -3,9 +3,10 @@
 The publish job (a local rule: it runs where snakemake runs, which has the network) writes
 results/<study>/publish/<run>/, a folder ready for the Hub:
 
+    model.safetensors, vaebench.json                 the weights and the train job's record: load
+                                                     with vaebench.safe_weights.load, no pickles
     model.pt, model_config.json, environment.json,  Pythae's model files: load with
     encoder.pkl, decoder.pkl [, discriminator.pkl]   pythae.models.AutoModel.load_from_folder
-    vaebench.json                                    the train job's record (vaebench.models.load)
     README.md                                        the model card (YAML metadata + text)
     training_config.json                             the run's training params (the train job's)
     metrics.json                                     the headline metrics, each with its N
@@ -13,8 +14,10 @@ results/<study>/publish/<run>/, a folder ready for the Hub:
                                                      metric records; sha256 of every file here
     history.parquet, recon_grid.png, samples_<s>.png learning curve data and the grids
 
-Pythae pickles the networks by value (cloudpickle registers their module for it), so the
-folder loads with Pythae and torch alone, whether its nets are vaebench's `small` preset
+The safetensors route rebuilds the networks from vaebench's and Pythae's code, so it
+unpickles nothing (a test loads a publication with pickle loading blocked). Pythae pickles
+the networks by value (cloudpickle registers their module for it), so the folder also loads
+with Pythae and torch alone, whether its nets are vaebench's `small` preset
 (vaebench.nets) or Pythae's celeba64 benchmark classes; a test loads one with vaebench
 blocked. With publish.push the folder is
 uploaded to publish.hf_repo with the user's token; the token is checked before anything is
@@ -28,7 +31,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vaebench import VaebenchError, families, io, metric_registry
+from vaebench import VaebenchError, families, io, metric_registry, safe_weights
 
 PYTHAE_FILES = ("model.pt", "model_config.json", "environment.json")
 NETWORKS = ("encoder.pkl", "decoder.pkl", "discriminator.pkl")
@@ -200,10 +203,11 @@ def card_text(params: dict[str, Any], summary: dict[str, Any], trained: dict[str
                f"pythae=={versions.get('pythae', '0.1.2')}"]  # fmt: skip
     py = versions.get("python", "")
     needs = (
-        "Pythae saves the networks (encoder, decoder and, for VAE-GAN, discriminator) pickled "
-        "by value (cloudpickle), so Pythae and torch suffice to load them: vaebench need not "
-        f"be installed. The pickles hold Python bytecode: load them with Python {py}, the "
-        "version that wrote them."
+        "Pythae also saves the networks (encoder, decoder and, for VAE-GAN, discriminator) "
+        "pickled by value (cloudpickle), so Pythae and torch alone can load them (vaebench "
+        "need not be installed), but "
+        "unpickling runs whatever code the files hold: load them only from a repository you "
+        f"trust, with Python {py}, the version that wrote them."
     )
     train = trained.get("config", {})
     t, net = train.get("training", {}), train.get("network", {})
@@ -222,7 +226,18 @@ VAE-family models with perceptual metrics, with Pythae 0.1.2. Run `{run_id}` of 
 {weights_note}
 ## Load it
 
-{needs}
+Without unpickling anything: `model.safetensors` holds the weights and `vaebench.json` the
+run's settings, from which vaebench rebuilds the networks from its own and Pythae's code
+(`vaebench.safe_weights.load`, with vaebench installed):
+
+```python
+from huggingface_hub import snapshot_download
+from vaebench import safe_weights
+
+model = safe_weights.load(snapshot_download("{repo}"))  # in eval mode
+```
+
+With Pythae alone (the pickle way). {needs}
 
 ```sh
 pip install {' '.join(install)}
@@ -231,18 +246,15 @@ pip install {' '.join(install)}
 ```python
 from pythae.models import AutoModel
 
-# the networks are pickles: allow_pickle=True loads them (only from repositories you trust)
+# allow_pickle=True runs the pickles' code: only for repositories you trust
 model = AutoModel.load_from_hf_hub("{repo}", allow_pickle=True).eval()
-# or from a download of this folder:
-# from huggingface_hub import snapshot_download
-# model = AutoModel.load_from_folder(snapshot_download("{repo}")).eval()
 ```
 
 Pythae returns the model in train mode: call `.eval()` (BatchNorm changes the output
 otherwise). Images are 3x{d.get('image_size', 64)}x{d.get('image_size', 64)} floats in [0, 1].
 Pythae's `reconstruct()` samples z; vaebench's metrics use the deterministic reconstruction
 (the decoder of the posterior mean; VQ-VAE: of the quantised code), as
-`vaebench.models.reconstruct(vaebench.models.load(folder), images, elbo_samples=1, seed=0)`.
+`vaebench.models.reconstruct(model, images, elbo_samples=1, seed=0)`.
 
 ## Metrics
 
@@ -299,6 +311,7 @@ def publish(
         missing = [n for n in PYTHAE_FILES if not (tmp / n).exists()]
         if missing:
             raise VaebenchError(f"{model}: not a Pythae model folder (missing {missing[0]})")
+        safe_weights.write(Path(model) / "model.pt", tmp / safe_weights.FILE)
         shutil.copy2(history, tmp / "history.parquet")
         shutil.copy2(recon_grid, tmp / "recon_grid.png")
         for s, grid in zip(samplers, sample_grids, strict=True):
