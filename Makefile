@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.vaebench-installed
 CORES ?= 2
 
-.PHONY: demo test test-all lint report bench bench-smoke clean-demo
+.PHONY: demo test test-slow lint report bench bench-smoke
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,6 @@ bench-smoke: $(STAMP)
 	$(PY) benchmarks/run_all.py --smoke --out-dir results/bench-smoke
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests workflow/scripts
+	$(VENV)/bin/ruff check src tests workflow/scripts benchmarks
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 	$(VENV)/bin/snakemake --lint
