@@ -68,20 +68,21 @@ def _row_step(n_cols: int) -> int:
     return max(1, (1 << 24) // max(n_cols, 1))  # ~128 MB of float64 distances per chunk
 
 
+def _dist_chunks(query: torch.Tensor, ref: torch.Tensor):
+    """Squared distances of the query rows to every ref row, one row chunk at a time."""
+    step = _row_step(len(ref))
+    for i in range(0, len(query), step):
+        yield _sq_dists(query[i : i + step], ref)
+
+
 def _knn_radii2(f: torch.Tensor, k: int) -> torch.Tensor:
     """Squared distance of each row to its k-th nearest other row (the row itself is 0th)."""
-    step = _row_step(len(f))
-    chunks = [_sq_dists(f[i : i + step], f).kthvalue(k + 1, dim=1).values
-              for i in range(0, len(f), step)]  # fmt: skip
-    return torch.cat(chunks)
+    return torch.cat([d.kthvalue(k + 1, dim=1).values for d in _dist_chunks(f, f)])
 
 
 def _inside(query: torch.Tensor, ref: torch.Tensor, radii2: torch.Tensor) -> float:
     """Fraction of query rows inside at least one ball (ref_j, radius_j)."""
-    hits = 0
-    step = _row_step(len(ref))
-    for i in range(0, len(query), step):
-        hits += int((_sq_dists(query[i : i + step], ref) <= radii2[None, :]).any(1).sum())
+    hits = sum(int((d <= radii2[None, :]).any(1).sum()) for d in _dist_chunks(query, ref))
     return hits / len(query)
 
 
@@ -124,7 +125,7 @@ def density_coverage(
     points crowd dense real regions; it does not saturate at 1 as precision does, so one
     outlying real point cannot inflate it). Coverage: the share of real balls that contain at
     least one fake point (recall measured from the real side, robust to fake outliers). prdc's
-    strict `<` at the ball's edge is kept. Same chunked torch distances as precision_recall.
+    strict `<` at the ball's edge is kept. The same chunked torch distances as precision's.
     """
     real, fake = _features(real, "real"), _features(fake, "fake")
     if not 1 <= k < len(real):
@@ -136,9 +137,8 @@ def density_coverage(
     radii2 = _knn_radii2(r, k)
     inside_count = 0
     covered = torch.zeros(len(r), dtype=torch.bool, device=r.device)
-    step = _row_step(len(r))
-    for i in range(0, len(f), step):
-        inside = _sq_dists(f[i : i + step], r) < radii2[None, :]
+    for d in _dist_chunks(f, r):
+        inside = d < radii2[None, :]
         inside_count += int(inside.sum())
         covered |= inside.any(0)
     return inside_count / (k * len(f)), float(covered.double().mean())

@@ -205,9 +205,8 @@ def card_text(params: dict[str, Any], summary: dict[str, Any], trained: dict[str
     needs = (
         "Pythae also saves the networks (encoder, decoder and, for VAE-GAN, discriminator) "
         "pickled by value (cloudpickle), so Pythae and torch alone can load them (vaebench "
-        "need not be installed), but "
-        "unpickling runs whatever code the files hold: load them only from a repository you "
-        f"trust, with Python {py}, the version that wrote them."
+        "need not be installed), but unpickling runs whatever code the files hold: load them "
+        f"only from a repository you trust, with Python {py}, the version that wrote them."
     )
     train = trained.get("config", {})
     t, net = train.get("training", {}), train.get("network", {})

@@ -35,10 +35,10 @@ EXTRAS = {"M": "M_tens", "centroids": "centroids_tens"}
 def write(model_pt: str | Path, out: str | Path) -> None:
     """Convert Pythae's `model.pt` into `out` (safetensors), atomically."""
     model_pt = Path(model_pt)
-    blob = torch.load(model_pt, map_location="cpu", weights_only=True)
     if (model_pt.parent / "metric.pkl").exists():
         raise VaebenchError(f"{model_pt.parent}: a custom RHVAE metric (metric.pkl) is code, "
                             "not weights; it has no pickle-free form")  # fmt: skip
+    blob = torch.load(model_pt, map_location="cpu", weights_only=True)
     unknown = sorted(set(blob) - {"model_state_dict", *EXTRAS})
     if unknown:
         raise VaebenchError(f"{model_pt}: entries {unknown} beside the state dict have no "
