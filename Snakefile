@@ -20,6 +20,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/outside.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/share.smk"
 
@@ -27,7 +28,7 @@ include: "workflow/rules/share.smk"
 rule all:
     default_target: True
     input:
-        all_outputs(),
+        lambda w: all_outputs(),
 
 
 onsuccess:

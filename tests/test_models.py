@@ -332,7 +332,7 @@ def test_load_refuses_a_folder_the_train_job_did_not_write(tmp_path, trained):
     foreign = tmp_path / "model"
     shutil.copytree(trained["vae"][0] / "model", foreign)
     (foreign / "vaebench.json").unlink()
-    with pytest.raises(VaebenchError, match="not written by vaebench's train job"):
+    with pytest.raises(VaebenchError, match="not written by vaebench's train or import job"):
         models.load(foreign)
 
 

@@ -18,13 +18,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vaebench import VaebenchError, families
+from vaebench import VaebenchError, families, outside
+from vaebench.outside import Evaluated
 from vaebench.schema import validate  # noqa: F401  (the workflow validates through config)
 
 # Families, their order and samplers: the registry (vaebench.families) is the one source.
 FAMILY, MODEL_ORDER, SAMPLER_MODELS = families.FAMILY, families.MODEL_ORDER, families.SAMPLER_MODELS
 SAMPLER_ORDER = families.SAMPLERS
-RUN_PATTERN = families.run_pattern()
+TRAINED_PATTERN = families.run_pattern()
+EVALUATED_PATTERN = families.evaluated_pattern()  # models of `evaluate:` (vaebench.outside)
+RUN_PATTERN = f"(?:{TRAINED_PATTERN}|{EVALUATED_PATTERN})"
 RESULTS = "results"
 DEVICE_ENV = "VAEBENCH_DEVICE"  # compute.device, as every job reads it (vaebench.runtime)
 TABLE_FORMATS = ("parquet", "csv", "md", "tex", "html")  # what vaebench.render writes
@@ -67,6 +70,10 @@ class Run:
     @property
     def family(self) -> str:
         return FAMILY[self.model]
+
+    @property
+    def family_key(self) -> str:
+        return self.model
 
     @property
     def label(self) -> str:
@@ -124,21 +131,29 @@ def home_page(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run_by_id(config: dict[str, Any], run_id: str) -> Run:
-    for run in runs(config):
+def run_by_id(config: dict[str, Any], run_id: str, evaluated: list[Evaluated] = ()) -> Run:
+    """The trained run, or the `evaluate:` entry of `evaluated` (resolved once by the
+    workflow: resolving reads the entries' folders), with this id."""
+    for run in [*runs(config), *evaluated]:
         if run.id == run_id:
             return run
     raise VaebenchError(f"run {run_id!r} is not in the config's run table")
 
 
-def samplers(config: dict[str, Any], run: Run) -> list[str]:
-    """The samplers configured for this run's model family."""
+def samplers(config: dict[str, Any], run: Run | Evaluated) -> list[str]:
+    """The samplers configured for this run's model family (an evaluated model of a class
+    the registry lacks: the gmm sampler; a samples entry: none)."""
+    if run.family_key is None:
+        return []
     wanted = set(config["sampling"]["samplers"])
-    return [s for s in SAMPLER_ORDER if s in wanted and run.model in SAMPLER_MODELS[s]]
+    fam = families.lookup(run.family_key)
+    return [s for s in SAMPLER_ORDER if s in wanted and s in fam.samplers]
 
 
-def run_info(run: Run) -> dict[str, Any]:
+def run_info(run: Run | Evaluated) -> dict[str, Any]:
     """The identifying columns every per-run Parquet file carries."""
+    if isinstance(run, Evaluated):
+        return outside.info(run)
     return {"run": run.id, "model": run.model, "family": run.family, "beta": run.beta,
             "seed": run.seed}  # fmt: skip
 
@@ -166,6 +181,30 @@ def train_params(config: dict[str, Any], run: Run) -> dict[str, Any]:
     if run.model in config:
         params[run.model] = config[run.model]
     return canonical(params)
+
+
+def import_params(config: dict[str, Any], entry: Evaluated) -> dict[str, Any]:
+    """What an `evaluate:` entry's import job depends on (vaebench.outside)."""
+    return canonical(outside.import_params(entry, config["sampling"]["n_samples"]))
+
+
+def fetch_params(config: dict[str, Any], entry: Evaluated) -> dict[str, Any]:
+    """What a hub entry's fetch_model job depends on: the repository, revision, and what it
+    checks the fetched folder against."""
+    return canonical({"name": entry.name, "repo": entry.source, "revision": entry.revision,
+                      "size": config["dataset"]["image_size"],
+                      "trust": entry.trust_pickled_code})  # fmt: skip
+
+
+def evaluated_records(config: dict[str, Any], entries: list[Evaluated]) -> list[dict[str, Any]]:
+    """What the tables say of each `evaluate:` entry (its footnote and blank cells)."""
+    n = config["sampling"]["n_samples"]
+    return canonical([
+        {"name": e.name, "what": outside.WHAT[e.kind], "source": e.source,
+         "family_key": e.family_key, "family": e.family, "n_samples": n,
+         "n_used": min(n, e.n_images) if e.n_images is not None else None}
+        for e in entries
+    ])  # fmt: skip
 
 
 def sampler_params(config: dict[str, Any], run: Run, sampler: str) -> dict[str, Any]:
@@ -215,13 +254,14 @@ def generation_metric_params(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def figure_files(
-    config: dict[str, Any], runs: list[Run], samplers_used: list[str]
+    config: dict[str, Any], runs: list[Run], samplers_used: list[str],
+    evaluated: list[Evaluated] = (),
 ) -> dict[str, Any]:
     """What the figures job reads. Rows are [label, file] pairs in run order (a dict would
     have to be key-sorted, which would reorder the figures' rows); one seed per row: the
-    first."""
+    first; then the evaluated models of `evaluate:`, which have no training history."""
     base = study_dir(config)
-    first = [r for r in runs if r.seed == min(config["seeds"])]
+    first = [r for r in runs if r.seed == min(config["seeds"])] + list(evaluated)
     return canonical(
         {
             "test": f"{base}/data/test.npy",

@@ -201,6 +201,14 @@ REGISTRY: list[Family] = [
            tags=("vae", "vae-gan", "gan")),
 ]  # fmt: skip
 
+# A Pythae class the registry lacks, met in a model vaebench evaluates but did not train
+# (vaebench.outside): its encoder's embedding is decoded as is (a Gaussian encoder's mean),
+# the gmm sampler needs no more knowledge of it, and no posterior quantity is computed.
+OTHER = Family("other", "other Pythae model", "#000000", ".", ("", ""), "base", "deterministic",
+               ("gmm",), "unknown to vaebench",
+               no_kl="its Pythae class is not in vaebench's family registry, so vaebench does "
+               "not know its posterior")  # fmt: skip
+
 BY_KEY: dict[str, Family] = {}
 MODEL_ORDER: list[str] = []
 FAMILY: dict[str, str] = {}
@@ -227,6 +235,16 @@ def _derive() -> None:
         target.update(items)
 
 
+def lookup(key: str | None) -> Family:
+    """The registry entry of `key`, or OTHER for a model of a class the registry lacks."""
+    return BY_KEY.get(key or "", OTHER)
+
+
+def by_config_class(name: str) -> str | None:
+    """The family key whose Pythae config class is `name` (model_config.json's "name")."""
+    return next((f.key for f in REGISTRY if f.pythae[1] == name), None)
+
+
 def register(family: Family) -> None:
     """Add a family after the built-in ones (for extensions that cannot edit this file).
 
@@ -244,6 +262,11 @@ def run_pattern() -> str:
     swept = "|".join(f.key for f in REGISTRY if f.swept)
     alternatives = [f"(?:{plain})"] + ([rf"(?:{swept})/beta~[0-9.e+-]+"] if swept else [])
     return rf"(?:{'|'.join(alternatives)})/seed~\d+"
+
+
+def evaluated_pattern() -> str:
+    """The run ids of models vaebench evaluates but did not train (vaebench.outside)."""
+    return r"[A-Za-z][A-Za-z0-9_-]*/evaluated"
 
 
 def check() -> None:

@@ -285,7 +285,7 @@ def per_image_frame(
     df["neg_elbo_se"] = np.asarray(terms["mc_se"], dtype=np.float64)
     beta = info["beta"]
     df["objective"] = nll + beta * kl if beta is not None else np.nan
-    for col in families.BY_KEY[info["model"]].not_applicable:
+    for col in families.lookup(info.get("family_key", info["model"])).not_applicable:
         df[col] = np.nan
     if reconstruction_loss != "bce":
         df["objective"] = np.nan
@@ -314,7 +314,8 @@ def recon_metrics(
 
     meta = _metrics_meta(mcfg, weights_cache, {"run": info})
     trained = json.loads(Path(recon_meta).read_text())["config"]["model"]
-    meta["checkpoint"] = trained["training"]["checkpoint"]
+    if trained["training"]["checkpoint"]:  # None: a model vaebench did not train
+        meta["checkpoint"] = trained["training"]["checkpoint"]
     post, meta["metrics"]["elbo"] = load_terms(terms)
     lp = metrics.load_lpips(weights_cache, _device())
     loss = trained["training"].get("reconstruction_loss")
@@ -335,32 +336,20 @@ def reference_features(
     io.save_npy(out, feats)
 
 
-def generation_metrics(
-    info: dict,
-    sampler: str,
-    mcfg: dict,
-    model: str,
-    samples: str,
-    reference_features: str,
-    weights_cache: str,
-    out_set: str,
-    out_roundtrip: str,
-    threads: int = 1,
-) -> None:
-    """FID, KID, precision/recall and density/coverage against the reference set, and the
-    samples' round-trip metrics.
+def _set_level(info: dict, sampler: str, mcfg: dict, x, reference_features: str,
+               weights_cache: str) -> tuple[Any, dict]:
+    """The set-level row of one sample set (FID, FID∞, KID, precision/recall, density/
+    coverage against the reference set) and its Parquet metadata.
 
-    FID is biased ~c/N with a model-dependent c, so beside FID@N the job fits FID(N) =
+    FID is biased ~c/N with a model-dependent c, so beside FID@N this fits FID(N) =
     FID∞ + k/N to FID on subsets of the same features (stats.fid_curve, fixed seed) and
     reports the extrapolated FID∞ with the fit's residual."""
     import pandas as pd
 
-    _torch(threads)
-    from vaebench import feature_metrics, metrics, models, stats
+    from vaebench import feature_metrics, metrics, stats
 
     meta = _metrics_meta(mcfg, weights_cache, {"run": info, "sampler": sampler})
     dev = _device()
-    x = io.load_npy(samples)
     real = io.load_npy(reference_features)
     fake = metrics.inception_features(x, weights_cache, dev, mcfg["batch_size"])
     subset = min(mcfg["kid"]["subset_size"], len(real), len(fake))
@@ -401,6 +390,29 @@ def generation_metrics(
     }
     set_level = pd.DataFrame([row])
     set_level["beta"] = set_level["beta"].astype("float64")
+    return set_level, meta
+
+
+def generation_metrics(
+    info: dict,
+    sampler: str,
+    mcfg: dict,
+    model: str,
+    samples: str,
+    reference_features: str,
+    weights_cache: str,
+    out_set: str,
+    out_roundtrip: str,
+    threads: int = 1,
+) -> None:
+    """The set-level metrics of a model's samples (`_set_level`) and their round-trip
+    metrics: each sample reconstructed and scored as a test image is."""
+    _torch(threads)
+    from vaebench import metrics, models
+
+    x = io.load_npy(samples)
+    set_level, meta = _set_level(info, sampler, mcfg, x, reference_features, weights_cache)
+    dev = _device()
     net = models.load(model, dev)
     x_hat, post, meta["metrics"]["elbo"] = _reconstruct(net, model, x, mcfg["elbo_samples"])
     loss = _trained(model)["config"]["training"].get("reconstruction_loss")
@@ -409,3 +421,39 @@ def generation_metrics(
     rt.insert(5, "sampler", sampler)
     io.save_parquet(out_set, set_level, meta)
     io.save_parquet(out_roundtrip, rt, meta)
+
+
+def supplied_metrics(info: dict, mcfg: dict, samples: str, reference_features: str,
+                     weights_cache: str, out: str, threads: int = 1) -> None:
+    """The set-level metrics of an `evaluate:` samples entry, as a model's samples get them
+    (no model: no round trip)."""
+    from vaebench import outside
+
+    _torch(threads)
+    x = io.load_npy(samples)
+    set_level, meta = _set_level(info, outside.SUPPLIED, mcfg, x, reference_features,
+                                 weights_cache)  # fmt: skip
+    io.save_parquet(out, set_level, meta)
+
+
+def fetch_model(params: dict, out: str, record: str, threads: int = 1) -> None:
+    """The one job that reaches the Hub: an `evaluate:` hub entry's repository."""
+    from vaebench import outside
+
+    outside.fetch(**params, out=out, record=record)
+
+
+def import_model(params: dict, files: list[str], out: str, fetch_record: str | None = None,
+                 threads: int = 1) -> None:
+    """An `evaluate:` model entry's files into its run's model folder (vaebench.outside)."""
+    from vaebench import outside
+
+    outside.import_model(params, files, out, fetch_record)
+
+
+def import_samples(params: dict, files: list[str], image_size: int, out: str,
+                   threads: int = 1) -> None:
+    """An `evaluate:` samples entry's images as one array (vaebench.outside)."""
+    from vaebench import outside
+
+    outside.import_samples(params, files, image_size, out)

@@ -20,6 +20,7 @@ def tables(
     out_dir: str,
     diverged: list[dict] = (),
     comparison_pairs: str = "default",
+    evaluated: list[dict] = (),
     threads: int = 1,
 ) -> None:
     """The study's tables: reconstruction, generation, metric agreement, paired comparisons,
@@ -28,9 +29,13 @@ def tables(
     `diverged`: records of runs whose training diverged (vaebench.config.diverged_runs); their
     rows say 'diverged' instead of numbers. `n_boot`: resamples of the agreement table's τ
     intervals (the other tables' intervals and tests use Student t, stats.crossed_*).
+    `evaluated`: the `evaluate:` entries' records (vaebench.config.evaluated_records): their
+    rows are marked in a footnote, and their blank cells say why.
     """
-    from vaebench import agreement, findings
+    from vaebench import agreement, findings, names
     from vaebench import tables as tb
+
+    names.EVALUATED.update({e["name"]: e["family_key"] for e in evaluated})
 
     out = Path(out_dir)
     per_image, info = tb.load_metrics(recon)
@@ -41,6 +46,7 @@ def tables(
     rt = tb.with_diverged(rt, diverged, per_sampler=True)
     official = info["weights_official"] and ginfo["weights_official"] and rinfo["weights_official"]
     common = dict(
+        footnotes=_evaluated_notes(evaluated),
         weights_official=official,
         settings=info["settings"],
         metadata=io.provenance(
@@ -81,6 +87,22 @@ def tables(
         tmp.write_text(text, encoding="utf-8")
     with io.atomic_path(out / "findings.html") as tmp:
         tmp.write_text(findings.to_html(text), encoding="utf-8")
+
+
+def _evaluated_notes(evaluated: list[dict]) -> list[str]:
+    """The footnote that marks rows of models and samples vaebench did not train."""
+    if not evaluated:
+        return []
+    parts = []
+    for e in evaluated:
+        what = f"{e['what']} {e['source']}"
+        if e["family_key"] is not None:
+            what += f", {e['family']}"
+        if e.get("n_used") is not None and e["n_used"] < e["n_samples"]:
+            what += (f"; {e['n_used']} images, fewer than sampling.n_samples = "
+                     f"{e['n_samples']}: its set metrics are at N = {e['n_used']}")  # fmt: skip
+        parts.append(f"{e['name']} ({what})")
+    return ["Evaluated here, not trained here (config key evaluate): " + "; ".join(parts) + "."]
 
 
 def figures(

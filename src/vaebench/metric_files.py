@@ -34,6 +34,15 @@ def _drop_seeds(obj: Any) -> Any:
     return obj
 
 
+def _comparable(s: dict[str, Any], other: dict[str, Any]) -> str:
+    """`s` as compared with `other`: without seeds, and without the ELBO draws' settings
+    where `other` has none (the set metrics of a samples entry, which has no model)."""
+    out = _drop_seeds(s)
+    if "elbo" not in other:
+        out.pop("elbo", None)
+    return json.dumps(out, sort_keys=True)
+
+
 def _merge(values: list[Any]) -> Any:
     distinct = list({json.dumps(v, sort_keys=True): v for v in values}.values())
     return distinct[0] if len(distinct) == 1 else distinct
@@ -82,9 +91,9 @@ def load_metrics(
         s = meta.get(settings_key, {})
         if settings is None:
             settings, first = s, p
-        elif json.dumps(_drop_seeds(s), sort_keys=True) != json.dumps(
-            _drop_seeds(settings), sort_keys=True
-        ):
+        elif "elbo" in s and "elbo" not in settings:  # the first was a samples entry's
+            settings = {**settings, "elbo": s["elbo"]}
+        if _comparable(s, settings) != _comparable(settings, s):
             raise VaebenchError(
                 f"{p} was computed with metric settings {s}, but {first} with {settings}; "
                 "rerun the metrics with one config"

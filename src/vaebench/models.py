@@ -151,31 +151,46 @@ def build(params: dict[str, Any]) -> torch.nn.Module:
 
 
 def family(model) -> Family:
-    """The registry entry of a model built by `build` or loaded by `load`."""
-    return families.BY_KEY[model.vaebench_family]
+    """The registry entry of a model built by `build` or loaded by `load` (families.OTHER for
+    an evaluated model of a class the registry lacks)."""
+    return families.lookup(model.vaebench_family)
 
 
 def load(folder: str | Path, device_: torch.device | str = "cpu") -> torch.nn.Module:
-    """Load a model folder written by the train job, in eval mode, on `device_`.
+    """Load a model folder of the workflow's (results/runs/<run>/model), in eval mode, on
+    `device_`.
 
-    Pythae's folder holds pickled networks (torch.load with weights_only=False), so only
-    folders the train job wrote are loaded: they carry its vaebench.json record. The
-    workflow passes only its own results/runs/<run>/model folders.
+    The train job's folders carry its record (vaebench.json); Pythae's files beside it hold
+    pickled networks (vaebench's own code), loaded by `AutoModel.load_from_folder`. The
+    import job of an `evaluate:` entry (vaebench.outside) writes a record that says where the
+    files came from: a vaebench publication's are loaded from model.safetensors without
+    unpickling anything; another folder's pickles only where its entry trusts them.
     """
-    folder = Path(folder)
-    if not (folder / "model.pt").exists():
-        raise VaebenchError(f"{folder}: no Pythae model here (missing model.pt); rerun training")
-    if not (folder / "vaebench.json").exists():
-        raise VaebenchError(
-            f"{folder}: not written by vaebench's train job (no vaebench.json); refusing to "
-            "unpickle it; train the run with the workflow"
-        )
     import json
 
+    folder = Path(folder)
+    if not (folder / "vaebench.json").exists():
+        raise VaebenchError(
+            f"{folder}: not written by vaebench's train or import job (no vaebench.json); "
+            "refusing to unpickle it; train the run with the workflow"
+        )
     record = json.loads((folder / "vaebench.json").read_text())
-    model = AutoModel.load_from_folder(str(folder))
+    outside = record.get("evaluated")
+    if outside and outside["route"] == "safetensors":
+        from vaebench import safe_weights
+
+        model = safe_weights.load(folder, device_)
+    else:
+        if not (folder / "model.pt").exists():
+            raise VaebenchError(f"{folder}: no Pythae model here (missing model.pt); rerun "
+                                "training")  # fmt: skip
+        pickled = sorted(p.name for p in folder.glob("*.pkl"))
+        if outside and pickled and not outside["trust_pickled_code"]:
+            raise VaebenchError(f"{folder}: holds pickled code ({', '.join(pickled)}) that "
+                                "its evaluate entry does not trust; not loading it")  # fmt: skip
+        model = AutoModel.load_from_folder(str(folder))
     model = model.to(device_).eval()
-    model.vaebench_family = record["config"]["model"]
+    model.vaebench_family = record["config"]["model"] or families.OTHER.key
     model.device = str(device_)
     return model
 

@@ -265,5 +265,18 @@ def blank_not_applicable(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Rows of `evaluate:` entries (vaebench.outside), set by the tables job from its records:
+# name -> the family key of its model (None: a set of samples, with no model)
+EVALUATED: dict[str, str | None] = {}
+NO_MODEL = "a set of samples with no model: nothing to reconstruct or round-trip"
+
+
 def not_applicable_reason(model: str, col: str) -> str:
+    if model in EVALUATED:
+        if EVALUATED[model] is None:
+            return NO_MODEL
+        from vaebench import families
+
+        fam = families.lookup(EVALUATED[model])
+        return fam.not_applicable.get(metric_base(col), "not computed for this row")
     return NOT_APPLICABLE.get((model, metric_base(col)), "not computed for this row")

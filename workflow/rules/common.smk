@@ -29,6 +29,17 @@ ALL_RUNS = vb.runs(config)
 # Runs whose training diverged under the current settings leave the DAG; the tables mark them.
 DIVERGED = vb.diverged_runs(config, ALL_RUNS)
 RUNS = [r for r in ALL_RUNS if r.id not in DIVERGED]
+# `evaluate:` entries (vaebench.outside), checked now: models vaebench did not train, each a
+# run <name>/evaluated from its import on, and sets of samples (set-level metrics only)
+try:
+    EVALUATED = vb.outside.entries(config)
+except VaebenchError as err:
+    sys.exit(f"vaebench: {err}")
+EVALUATED_BY_NAME = {e.name: e for e in EVALUATED}
+OUTSIDE_MODELS = [e for e in EVALUATED if e.kind != "samples"]
+SUPPLIED = [e for e in EVALUATED if e.kind == "samples"]
+# every run with a model to reconstruct and sample from: trained, then evaluated
+MODEL_RUNS = RUNS + OUTSIDE_MODELS
 # Every output of this study goes under results/<study>/.
 STUDY = vb.study_dir(config)
 DATA = f"{STUDY}/data"
@@ -44,8 +55,29 @@ wildcard_constraints:
     sampler="|".join(vb.SAMPLER_ORDER),
 
 
+def resolved(run):
+    """A run, or an evaluated hub entry with the family of what fetch_model fetched (until
+    then, Snakemake's checkpoint defers whatever asks)."""
+    if getattr(run, "kind", None) != "hub":
+        return run
+    files = checkpoints.fetch_model.get(name=run.name).output.files
+    return vb.outside.resolve(run, files, config["dataset"]["image_size"])
+
+
 def run_of(wildcards):
-    return vb.run_by_id(config, wildcards.run)
+    return resolved(vb.run_by_id(config, wildcards.run, EVALUATED))
+
+
+def import_inputs(wildcards):
+    run = run_of(wildcards)
+    out = {"files": vb.outside.source_files(run, STUDY)}
+    if run.kind == "hub":
+        out["record"] = vb.outside.fetched(STUDY, run.name)["record"]
+    return out
+
+
+def import_params(wildcards):
+    return vb.import_params(config, run_of(wildcards))
 
 
 def train_params(wildcards):
@@ -72,25 +104,40 @@ def generation_metric_params(wildcards):
     return vb.generation_metric_params(config)
 
 
+# (hub entries are fetched after parsing: their samplers' grids show if another run uses them)
 SAMPLERS_USED = [
-    s for s in vb.SAMPLER_ORDER if any(s in vb.samplers(config, r) for r in RUNS)
+    s
+    for s in vb.SAMPLER_ORDER
+    if any(
+        s in vb.samplers(config, r)
+        for r in MODEL_RUNS
+        if r.family_key != vb.outside.PENDING
+    )
 ]
 
 
 def metric_files(kind):
-    """Every run's reconstruction / generation_<sampler> / roundtrip_<sampler> Parquet."""
+    """Every run's reconstruction / generation_<sampler> / roundtrip_<sampler> Parquet
+    (trained, then evaluated runs; the samples entries' generation_supplied)."""
     if kind == "reconstruction":
-        return [f"{STUDY}/metrics/{r.id}/reconstruction.parquet" for r in RUNS]
-    return [
+        return [f"{STUDY}/metrics/{r.id}/reconstruction.parquet" for r in MODEL_RUNS]
+    files = [
         f"{STUDY}/metrics/{r.id}/{kind}_{s}.parquet"
-        for r in RUNS
+        for r in map(resolved, MODEL_RUNS)
         for s in vb.samplers(config, r)
     ]
+    if kind == "generation":
+        files += [
+            f"{STUDY}/metrics/{e.id}/generation_{vb.outside.SUPPLIED}.parquet"
+            for e in SUPPLIED
+        ]
+    return files
 
 
 def figure_files():
     """What the figures job reads, as canonical params (see vaebench.config.figure_files)."""
-    return vb.figure_files(config, RUNS, SAMPLERS_USED)
+    evaluated = [resolved(e) for e in OUTSIDE_MODELS]
+    return vb.figure_files(config, RUNS, SAMPLERS_USED, evaluated)
 
 
 def figure_inputs(wildcards):
@@ -100,12 +147,9 @@ def figure_inputs(wildcards):
 def run_outputs(run):
     """What one run produces: model, history, reconstructions and samples (+ grids)."""
     base = f"{STUDY}/runs/{run.id}"
-    out = [
-        f"{base}/model",
-        f"{base}/history.parquet",
-        f"{base}/recon.npy",
-        f"{base}/recon_grid.png",
-    ]
+    out = [f"{base}/model", f"{base}/recon.npy", f"{base}/recon_grid.png"]
+    if run in RUNS:  # trained here (an evaluated model has no training history)
+        out.append(f"{base}/history.parquet")
     for s in vb.samplers(config, run):
         out += [f"{base}/samples_{s}.npy", f"{base}/samples_{s}.png"]
     return out
@@ -121,8 +165,12 @@ def metric_outputs(run):
 
 def all_outputs():
     out = []
-    for run in RUNS:
+    for run in map(resolved, MODEL_RUNS):
         out += run_outputs(run) + metric_outputs(run)
+    out += [
+        f"{STUDY}/metrics/{e.id}/generation_{vb.outside.SUPPLIED}.parquet"
+        for e in SUPPLIED
+    ]
     out += vb.track_outputs(config, RUNS)  # share.smk: tracking records, when on
     out += vb.publish_outputs(config, RUNS)  # share.smk: Hub folders, when on
     out += vb.compare_outputs(config)  # report.smk: published numbers, when given
@@ -247,7 +295,7 @@ def sample_runtime(wildcards, attempt):
         codes = s["pixelcnn"]["epochs"] * d["n_train"]  # each ~1/10 of an image's cost
         work += codes / (10 * CPU_RATE)
     if wildcards.sampler == "gmm" and not config["compute"]["gpus"]:
-        work += gmm_flop(run_of(wildcards).model) / (
+        work += gmm_flop(run_of(wildcards).family_key) / (
             GMM_FLOP_PER_MINUTE * config["compute"]["eval_threads"]
         )
     return _minutes(work, attempt)
@@ -257,7 +305,7 @@ def gmm_flop(model):
     """The gmm sampler's EM: ~3·N·K·D² FLOP an iteration (vaebench.gmm), in D latent
     dimensions (VQ-VAE: its code grid, latent_dim x (image_size / 16)²)."""
     d = config["network"]["latent_dim"]
-    if vb.families.BY_KEY[model].encoder == "vector_quantised":
+    if vb.families.lookup(model).encoder == "vector_quantised":
         d *= (config["dataset"]["image_size"] // 16) ** 2
     k = config["sampling"]["gmm"]["n_components"]
     return 3 * config["dataset"]["n_train"] * k * d**2 * GMM_ITERATIONS

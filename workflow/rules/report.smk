@@ -6,9 +6,9 @@ localrules:
 
 rule tables:
     input:
-        recon=metric_files("reconstruction"),
-        generation=metric_files("generation"),
-        roundtrip=metric_files("roundtrip"),
+        recon=lambda w: metric_files("reconstruction"),
+        generation=lambda w: metric_files("generation"),
+        roundtrip=lambda w: metric_files("roundtrip"),
     output:
         **TABLE_OUTPUTS,
     log:
@@ -21,6 +21,7 @@ rule tables:
         n_boot=config["metrics"]["n_boot"],
         comparison_pairs=config["metrics"]["comparison_pairs"],
         diverged=vb.canonical(list(DIVERGED.values())),
+        evaluated=lambda w: vb.evaluated_records(config, list(map(resolved, EVALUATED))),
     script:
         "../scripts/tables.py"
 
@@ -37,7 +38,7 @@ rule figures:
     conda:
         "../../envs/vaebench.yaml"
     params:
-        files=figure_files(),
+        files=lambda w: figure_files(),
     script:
         "../scripts/figures.py"
 

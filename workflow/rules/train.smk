@@ -9,6 +9,8 @@ rule train:
         f"{STUDY}/logs/train/{{run}}.log",
     benchmark:
         f"{STUDY}/benchmarks/train/{{run}}.tsv"
+    wildcard_constraints:
+        run=vb.TRAINED_PATTERN,
     # the longest jobs start first: on a few cores, evaluating an early run before the
     # other trainings have started leaves a core idle at the end
     priority: 2

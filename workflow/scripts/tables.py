@@ -11,5 +11,6 @@ jobs.run(
     n_boot=snakemake.params.n_boot,
     comparison_pairs=snakemake.params.comparison_pairs,
     diverged=snakemake.params.diverged,
+    evaluated=snakemake.params.evaluated,
     out_dir=str(Path(snakemake.output[0]).parent),
 )
