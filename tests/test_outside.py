@@ -256,3 +256,17 @@ def test_a_hub_repo_missing_offline_fails_in_one_line(tmp_path, monkeypatch):
                        "not in the local Hugging Face cache"):  # fmt: skip
         outside.fetch("h", "a/b", "main", 64, False, str(out), str(tmp_path / "rec.json"))
     assert not out.exists() and not (tmp_path / "rec.json").exists()
+
+
+def test_snakemake_stops_on_a_bad_entry_in_one_line_before_any_job(tmp_path):
+    """Through the real workflow: the refusal is Snakemake's last line, nothing is written,
+    and no byte of the pickle was read."""
+    d = _folder(tmp_path, pickled=True)
+    cfg = {**TINY, "evaluate": [{"name": "mine", "pythae": str(d)}]}
+    work = tmp_path / "work"
+    work.mkdir()
+    out = smk(work, cfg, "-n", check=False)
+    assert out.returncode != 0
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("vaebench: config: evaluate entry 'mine'") and "pickled code" in last
+    assert not (work / OUT).exists() and not (tmp_path / "unpickled").exists()
