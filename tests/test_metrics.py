@@ -406,3 +406,13 @@ def test_density_coverage_equal_the_authors_prdc_package():
     assert squeezed[0] > 1.5 and squeezed[1] < 0.3  # crowded in a dense region: poor coverage
     with pytest.raises(VaebenchError, match=r"metrics\.dc_k"):
         FM.density_coverage(real[:5], real[:5], k=5)
+
+
+def test_the_readme_shows_the_metric_registry():
+    """The README's metric table is the registry's (`python -m vaebench.metric_registry`)."""
+    from pathlib import Path
+
+    from vaebench import metric_registry
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert metric_registry.markdown_table() in readme
