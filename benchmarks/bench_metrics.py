@@ -12,8 +12,9 @@ their values.
 batched        vaebench.metrics.reconstruction_metrics in chunks of --batch-size.
 one at a time  what one writes with the libraries directly: for each image, torch's BCE and
                MSE, piq.psnr, piq.ssim, piq.multi_scale_ssim, piq.gmsd, an lpips.LPIPS
-               forward (the library's default memory layout) and piq's HaarPSI, MDSI, VSI, FSIMc
-               and MS-GMSD at their defaults, each on that one image. Its
+               forward (the library's default memory layout), torchmetrics' DISTS network and
+               piq's HaarPSI, MDSI, VSI, FSIMc and MS-GMSD at their defaults, each on that one
+               image. Its
                numbers must equal the suite's (checked: the run fails otherwise).
 
 metrics_speedup = one-at-a-time seconds / batched seconds (target >= 10 on 2 CPU cores).
@@ -64,7 +65,8 @@ def degrade(x: np.ndarray, seed: int = 0) -> np.ndarray:
 
 
 @torch.inference_mode()
-def one_at_a_time(x, x_hat, lpips_model, kernel: int, scales: int, timings: dict) -> pd.DataFrame:
+def one_at_a_time(x, x_hat, lpips_model, dists_model, kernel: int, scales: int,
+                  timings: dict) -> pd.DataFrame:  # fmt: skip
     """Each metric from its library, called on one image at a time (the baseline)."""
     weights = torch.tensor(metrics.ms_ssim_weights(scales))
     fns = {
@@ -81,6 +83,7 @@ def one_at_a_time(x, x_hat, lpips_model, kernel: int, scales: int, timings: dict
         ),
         "gmsd": lambda r, t: piq.gmsd(r, t, data_range=1.0),
         "lpips": lambda r, t: lpips_model(r * 2 - 1, t * 2 - 1),
+        "dists": lambda r, t: dists_model(r, t),
         # piq's formula-only metrics at piq's own defaults (vaebench.formula_metrics uses them)
         "haarpsi": lambda r, t: piq.haarpsi(r, t, data_range=1.0),
         "mdsi": lambda r, t: piq.mdsi(r, t, data_range=1.0),
@@ -107,7 +110,8 @@ def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int =
     x_hat = degrade(x)
     with tempfile.TemporaryDirectory() as cache:
         write_random_weights(cache)
-        model = metrics.load_lpips(cache)
+        learned = metrics.load_learned(cache)
+    model = learned.lpips
     plain_model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
     bs, kernel, scales = batch_size, 11, 3  # the config's default MS-SSIM settings
     frames = {}
@@ -118,7 +122,7 @@ def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int =
         frames["batched"] = metrics.reconstruction_metrics(
             x,
             x_hat,
-            lpips_model=model,
+            learned=learned,
             batch_size=bs,
             ms_ssim_kernel=kernel,
             ms_ssim_scales=scales,
@@ -129,7 +133,8 @@ def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int =
     def single() -> tuple[float, dict]:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        frames["single"] = one_at_a_time(x, x_hat, plain_model, kernel, scales, timings)
+        frames["single"] = one_at_a_time(x, x_hat, plain_model, learned.dists, kernel, scales,
+                                         timings)  # fmt: skip
         return time.perf_counter() - t0, timings
 
     def layout(t: torch.Tensor) -> torch.Tensor:

@@ -240,7 +240,7 @@ def test_objective_is_null_for_a_vae_trained_on_mse(tmp_path):
     from vaebench.metrics_weights import write_random_weights
 
     write_random_weights(tmp_path)
-    lp = metrics.load_lpips(tmp_path)
+    lp = metrics.load_learned(tmp_path)
     x = np.random.default_rng(0).integers(0, 256, (3, 3, 64, 64), dtype=np.uint8)
     terms = {"kl": np.ones(3), "kl_mc": np.full(3, np.nan), "nll_mc": np.full(3, 5.0),
              "mc_se": np.full(3, 0.1)}  # fmt: skip

@@ -49,9 +49,9 @@ def weights_cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def lpips_model(weights_cache):
+def learned(weights_cache):
     torch.set_num_threads(2)
-    return M.load_lpips(weights_cache)
+    return M.load_learned(weights_cache)
 
 
 @pytest.fixture(scope="session")
@@ -78,8 +78,8 @@ def _blurred(u8: np.ndarray, sigma: float) -> np.ndarray:
     ).numpy()
 
 
-def test_identical_images(crops, lpips_model):
-    df = M.reconstruction_metrics(crops, crops, lpips_model=lpips_model)
+def test_identical_images(crops, learned):
+    df = M.reconstruction_metrics(crops, crops, learned=learned)
     assert list(df.columns) == list(M.METRIC_COLUMNS) and len(df) == len(crops)
     assert (df.dtypes == np.float64).all()
     assert (df["mse"] == 0).all()
@@ -93,9 +93,9 @@ def test_identical_images(crops, lpips_model):
 
 
 @pytest.mark.parametrize("kind", ["noise", "blur"])
-def test_every_metric_worsens_monotonically(crops, lpips_model, kind):
+def test_every_metric_worsens_monotonically(crops, learned, kind):
     make, levels = (_noisy, NOISE) if kind == "noise" else (_blurred, BLUR)
-    dfs = [M.reconstruction_metrics(crops, make(crops, s), lpips_model=lpips_model) for s in levels]
+    dfs = [M.reconstruction_metrics(crops, make(crops, s), learned=learned) for s in levels]
     # every per-image metric of the registry, in the direction it declares
     higher_is_worse = {m: -1 if m in registry.HIGHER_IS_BETTER else 1 for m in registry.IMAGE}
     assert higher_is_worse["ssim"] == -1 and higher_is_worse["mdsi"] == 1
@@ -104,27 +104,27 @@ def test_every_metric_worsens_monotonically(crops, lpips_model, kind):
         assert (np.diff(values, axis=0) > 0).all(), f"{col} is not monotone in {kind}"
 
 
-def test_formula_metrics_score_identical_images_as_perfect(crops, lpips_model):
+def test_formula_metrics_score_identical_images_as_perfect(crops, learned):
     """piq's formula-only metrics through the suite: identical images get the perfect score of
     the metric's declared kind (similarities 1, deviations 0), and distinct images do not."""
-    same = M.reconstruction_metrics(crops, crops, lpips_model=lpips_model)
-    noisy = M.reconstruction_metrics(crops, _noisy(crops, 0.1), lpips_model=lpips_model)
+    same = M.reconstruction_metrics(crops, crops, learned=learned)
+    noisy = M.reconstruction_metrics(crops, _noisy(crops, 0.1), learned=learned)
     for key in ("haarpsi", "mdsi", "vsi", "fsimc", "ms_gmsd"):
         perfect = 1.0 if key in registry.HIGHER_IS_BETTER else 0.0
         np.testing.assert_allclose(same[key], perfect, atol=1e-5, err_msg=key)
         assert (abs(noisy[key] - perfect) > 1e-3).all(), key
 
 
-def test_images_too_small_for_the_formula_metrics_name_the_config_key(lpips_model):
+def test_images_too_small_for_the_formula_metrics_name_the_config_key(learned):
     x = np.zeros((2, 3, 16, 16), np.uint8)
     with pytest.raises(VaebenchError, match=r"dataset\.image_size.*17 px"):
-        M.reconstruction_metrics(x, x, lpips_model=lpips_model, ms_ssim_kernel=3,
+        M.reconstruction_metrics(x, x, learned=learned, ms_ssim_kernel=3,
                                  ms_ssim_scales=1)  # fmt: skip
 
 
-def test_ssim_and_psnr_agree_with_scikit_image(crops, lpips_model):
+def test_ssim_and_psnr_agree_with_scikit_image(crops, learned):
     x_hat = _noisy(crops, 0.1)
-    df = M.reconstruction_metrics(crops, x_hat, lpips_model=lpips_model)
+    df = M.reconstruction_metrics(crops, x_hat, learned=learned)
     for i in range(len(crops)):
         ref = _unit(crops[i]).transpose(1, 2, 0)
         rec = x_hat[i].astype(np.float64).transpose(1, 2, 0)
@@ -143,9 +143,9 @@ def test_ssim_and_psnr_agree_with_scikit_image(crops, lpips_model):
     np.testing.assert_allclose(df["psnr"], piq.psnr(*as_torch, reduction="none"), atol=1e-4)
 
 
-def test_bce_is_torch_binary_cross_entropy_summed_per_image(crops, lpips_model):
+def test_bce_is_torch_binary_cross_entropy_summed_per_image(crops, learned):
     x_hat = _noisy(crops, 0.3)  # clipping puts exact 0s and 1s in x_hat: the log clamp matters
-    df = M.reconstruction_metrics(crops, x_hat, lpips_model=lpips_model)
+    df = M.reconstruction_metrics(crops, x_hat, learned=learned)
     for i in range(len(crops)):
         ref = torch.from_numpy(_unit(crops[i]))
         rec = torch.from_numpy(x_hat[i]).double()
@@ -157,12 +157,12 @@ def test_bce_is_torch_binary_cross_entropy_summed_per_image(crops, lpips_model):
         assert df["bce"][i] == pytest.approx(in_float32.double().sum().item(), rel=1e-8)
 
 
-def test_bce_excess_is_bce_minus_target_entropy(crops, lpips_model):
+def test_bce_excess_is_bce_minus_target_entropy(crops, learned):
     """bce_excess = bce - sum H(x) = sum KL(Bern(x) || Bern(x_hat)) >= 0, by scipy's entr."""
     from scipy.special import entr, rel_entr
 
     x_hat = _noisy(crops, 0.3)  # exact 0s and 1s in x_hat, and x has 0s and 1s: 0 log 0 = 0
-    df = M.reconstruction_metrics(crops, x_hat, lpips_model=lpips_model)
+    df = M.reconstruction_metrics(crops, x_hat, learned=learned)
     x, r = _unit(crops), x_hat.astype(np.float64)
     entropy = (entr(x) + entr(1 - x)).sum((1, 2, 3))
     assert (df["bce_excess"] >= 0).all()
@@ -172,7 +172,7 @@ def test_bce_excess_is_bce_minus_target_entropy(crops, lpips_model):
     r32 = np.clip(r, 1e-3, 1 - 1e-3).astype(np.float32)
     r = r32.astype(np.float64)
     kl = (rel_entr(x, r) + rel_entr(1 - x, 1 - r)).sum((1, 2, 3))
-    soft = M.reconstruction_metrics(crops, r32, lpips_model=lpips_model)
+    soft = M.reconstruction_metrics(crops, r32, learned=learned)
     np.testing.assert_allclose(soft["bce_excess"], kl, rtol=1e-4)
 
 
@@ -187,7 +187,7 @@ def _many_crops() -> np.ndarray:
     return np.stack(tiles).transpose(0, 3, 1, 2).copy()
 
 
-def test_bce_excess_ranks_reconstruction_quality_where_bce_ranks_content(lpips_model):
+def test_bce_excess_ranks_reconstruction_quality_where_bce_ranks_content(learned):
     """Across images, bce follows each target's own entropy; bce_excess follows the error.
 
     Each crop gets its own blur or noise of moderate, random strength (like a model's
@@ -204,44 +204,44 @@ def test_bce_excess_ranks_reconstruction_quality_where_bce_ranks_content(lpips_m
             x_hat[i] = _blurred(x[i : i + 1], float(rng.uniform(0.6, 1.6)))[0]
         else:
             x_hat[i] = _noisy(x[i : i + 1], float(rng.uniform(0.02, 0.08)), seed=i)[0]
-    df = M.reconstruction_metrics(x, x_hat, lpips_model=lpips_model)
+    df = M.reconstruction_metrics(x, x_hat, learned=learned)
     tau_excess = kendalltau(df["bce_excess"], df["mse"]).statistic
     tau_bce = kendalltau(df["bce"], df["mse"]).statistic
     assert len(x) >= 200 and tau_excess > 0.5 and not tau_bce > 0.5, (tau_excess, tau_bce)
 
 
-def test_batched_equals_one_at_a_time(crops, lpips_model):
+def test_batched_equals_one_at_a_time(crops, learned):
     x, x_hat = crops[:12], _noisy(crops[:12], 0.1)  # chunks of 8 + 4, then 12 of 1
-    batched = M.reconstruction_metrics(x, x_hat, lpips_model=lpips_model, batch_size=8)
-    single = M.reconstruction_metrics(x, x_hat, lpips_model=lpips_model, batch_size=1)
+    batched = M.reconstruction_metrics(x, x_hat, learned=learned, batch_size=8)
+    single = M.reconstruction_metrics(x, x_hat, learned=learned, batch_size=1)
     for col in M.METRIC_COLUMNS:
         np.testing.assert_allclose(batched[col], single[col], rtol=1e-9, atol=1e-5, err_msg=col)
 
 
-def test_inputs_uint8_float_torch_and_clamping(crops, lpips_model):
+def test_inputs_uint8_float_torch_and_clamping(crops, learned):
     x_hat = _noisy(crops[:4], 0.1)
-    ref = M.reconstruction_metrics(crops[:4], x_hat, lpips_model=lpips_model)
+    ref = M.reconstruction_metrics(crops[:4], x_hat, learned=learned)
     as_float = M.reconstruction_metrics(
-        torch.from_numpy(_unit(crops[:4])), torch.from_numpy(x_hat), lpips_model=lpips_model
+        torch.from_numpy(_unit(crops[:4])), torch.from_numpy(x_hat), learned=learned
     )
     np.testing.assert_allclose(ref.to_numpy(), as_float.to_numpy(), rtol=1e-6, atol=1e-6)
     overshoot = x_hat * 1.3 - 0.15  # decoder outputs outside [0, 1] are clamped, not rejected
-    clamped = M.reconstruction_metrics(crops[:4], np.clip(overshoot, 0, 1), lpips_model=lpips_model)
-    raw = M.reconstruction_metrics(crops[:4], overshoot, lpips_model=lpips_model)
+    clamped = M.reconstruction_metrics(crops[:4], np.clip(overshoot, 0, 1), learned=learned)
+    raw = M.reconstruction_metrics(crops[:4], overshoot, learned=learned)
     np.testing.assert_allclose(raw.to_numpy(), clamped.to_numpy())
     with pytest.raises(ValueError, match="reference"):
-        M.reconstruction_metrics(_unit(crops[:4]) * 2, x_hat, lpips_model=lpips_model)
+        M.reconstruction_metrics(_unit(crops[:4]) * 2, x_hat, learned=learned)
 
 
-def test_ms_ssim_settings_too_large_for_64px_name_the_config_key(crops, lpips_model):
+def test_ms_ssim_settings_too_large_for_64px_name_the_config_key(crops, learned):
     with pytest.raises(VaebenchError, match=r"metrics\.ms_ssim.*161x161"):
         M.reconstruction_metrics(
-            crops[:2], crops[:2], lpips_model=lpips_model, ms_ssim_kernel=11, ms_ssim_scales=5
+            crops[:2], crops[:2], learned=learned, ms_ssim_kernel=11, ms_ssim_scales=5
         )
     ok = M.reconstruction_metrics(
         crops[:2],
         _noisy(crops[:2], 0.1),
-        lpips_model=lpips_model,
+        learned=learned,
         ms_ssim_kernel=11,
         ms_ssim_scales=3,
     )
@@ -343,7 +343,7 @@ def test_precision_recall_equals_the_definition_computed_naively():
 
 
 @pytest.mark.parametrize("kernel, scales", [(11, 3), (7, 4)])
-def test_ssim_ms_ssim_and_lpips_equal_the_libraries(crops, lpips_model, kernel, scales):
+def test_ssim_ms_ssim_and_lpips_equal_the_libraries(crops, learned, kernel, scales):
     """The suite's faster SSIM / MS-SSIM / GMSD / LPIPS paths give piq's and lpips' numbers.
 
     piq's SSIMs run in float64 here: in float32 both implementations carry ~1e-5 of rounding
@@ -352,7 +352,7 @@ def test_ssim_ms_ssim_and_lpips_equal_the_libraries(crops, lpips_model, kernel, 
     ref = torch.from_numpy(_unit(crops)).float()
     rec = torch.from_numpy(_noisy(crops, 0.1))
     df = M.reconstruction_metrics(
-        crops, rec.numpy(), lpips_model=lpips_model, ms_ssim_kernel=kernel, ms_ssim_scales=scales
+        crops, rec.numpy(), learned=learned, ms_ssim_kernel=kernel, ms_ssim_scales=scales
     )
     weights = torch.tensor(M.ms_ssim_weights(scales))
     rec64, ref64 = rec.double(), ref.double()
@@ -369,7 +369,7 @@ def test_ssim_ms_ssim_and_lpips_equal_the_libraries(crops, lpips_model, kernel, 
         "gmsd": piq.gmsd(rec, ref, data_range=1.0, reduction="none"),
     }
     with torch.inference_mode():
-        expected["lpips"] = lpips_model(rec * 2 - 1, ref * 2 - 1).flatten()
+        expected["lpips"] = learned.lpips(rec * 2 - 1, ref * 2 - 1).flatten()
     for col, values in expected.items():
         np.testing.assert_allclose(df[col], values.double(), rtol=0, atol=3e-5, err_msg=col)
 
@@ -416,3 +416,32 @@ def test_the_readme_shows_the_metric_registry():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert metric_registry.markdown_table() in readme
+
+
+def test_dists_equals_torchmetrics_and_piq_on_the_same_files(crops, weights_cache, tmp_path):
+    """DISTS through the suite equals torchmetrics' own function and piq.DISTS, all three
+    reading the same VGG16 file (a stand-in; the values do not matter, the formula does) and
+    the authors' α, β (piq downloads its own copy of them; here it is given torchmetrics'
+    file under piq's cache name, so this checks piq's formula, not piq's file)."""
+    import shutil
+
+    from torchmetrics.functional.image import dists as tm_dists
+
+    from vaebench.metrics_weights import VGG16, hub_dir, weight_path
+
+    cache = tmp_path / "cache"
+    shutil.copytree(weights_cache, cache)
+    shutil.copy(tm_dists._PATH_WEIGHT_DISTS, weight_path(cache, VGG16).parent / "dists_weights.pt")
+    assert M.sha256_file(tm_dists._PATH_WEIGHT_DISTS) == M.DISTS_AB_SHA256
+    ref = torch.from_numpy(_unit(crops)).float()
+    rec = torch.from_numpy(_noisy(crops, 0.1))
+    learned = M.load_learned(cache)
+    ours = M.reconstruction_metrics(crops, rec.numpy(), learned=learned)["dists"]
+    with hub_dir(cache), torch.inference_mode():
+        theirs = tm_dists.deep_image_structure_and_texture_similarity(rec, ref, reduction="none")
+        piqs = piq.DISTS(reduction="none")(rec, ref)
+    assert ours.notna().all() and (ours > 0).all()
+    np.testing.assert_allclose(ours, theirs.double(), rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ours, piqs.double(), rtol=0, atol=1e-5)
+    same = M.reconstruction_metrics(crops[:4], crops[:4], learned=learned)["dists"]
+    np.testing.assert_allclose(same, 0, atol=1e-5)

@@ -244,12 +244,12 @@ def reference_params(config: dict[str, Any]) -> dict[str, Any]:
 
 def recon_metric_params(config: dict[str, Any]) -> dict[str, Any]:
     m = config["metrics"]
-    return canonical({"batch_size": m["batch_size"], "ms_ssim": m["ms_ssim"]})
+    return canonical({"batch_size": m["batch_size"], "dists": m["dists"], "ms_ssim": m["ms_ssim"]})
 
 
 def generation_metric_params(config: dict[str, Any]) -> dict[str, Any]:
     m = config["metrics"]
-    keys = ("batch_size", "dc_k", "elbo_samples", "kid", "ms_ssim", "pr_k")
+    keys = ("batch_size", "dc_k", "dists", "elbo_samples", "kid", "ms_ssim", "pr_k")
     return canonical({k: m[k] for k in keys})
 
 

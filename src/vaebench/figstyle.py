@@ -78,7 +78,7 @@ def stand_in_note(fig: Figure, omitted: Sequence[str]) -> None:
     names = ", ".join(dict.fromkeys(metric_name(c) for c in omitted))
     text = (
         f"Not drawn: {names}, which this figure shows with the official weights: this run's "
-        "LPIPS/Inception weights are randomly initialised stand-ins, so their values are "
+        "LPIPS/DISTS/Inception weights are randomly initialised stand-ins, so their values are "
         "meaningless."
     )
     width = max(40, int(fig.get_figwidth() * 11))

@@ -17,20 +17,25 @@ from vaebench import (
 )
 
 
-def stage_weights(cache: str, allow_random: bool, report: str, threads: int = 1) -> None:
-    """The one job that may reach the network: fetch or place the LPIPS/FID weights."""
+def stage_weights(cache: str, allow_random: bool, report: str, dists: bool = True,
+                  threads: int = 1) -> None:  # fmt: skip
+    """The one job that may reach the network: fetch or place the LPIPS/DISTS/FID weights
+    (VGG16, DISTS's trunk, only when `dists`: metrics.dists)."""
     jobs._torch(threads)
     from vaebench import metrics_weights
 
-    metrics_weights.stage_weights(cache, allow_random=allow_random, report=report)
+    metrics_weights.stage_weights(cache, allow_random=allow_random, report=report,
+                                  files=metrics_weights.needed(dists))  # fmt: skip
 
 
 def _metrics_meta(mcfg: dict, cache: str, extra: dict | None = None) -> dict:
     from vaebench import metrics, metrics_weights
 
-    weights = metrics_weights.check_weights(cache)
+    weights = metrics_weights.check_weights(cache, metrics_weights.needed(mcfg["dists"]))
     meta = io.provenance({"metrics": mcfg, **(extra or {})}, device=str(jobs._device()))
-    meta["metrics"] = metrics.metric_settings(mcfg["ms_ssim"]["kernel"], mcfg["ms_ssim"]["scales"])
+    meta["metrics"] = metrics.metric_settings(
+        mcfg["ms_ssim"]["kernel"], mcfg["ms_ssim"]["scales"], mcfg["dists"]
+    )
     meta["weights"] = weights
     meta["weights_official"] = all(w["official"] for w in weights.values())
     return meta
@@ -49,14 +54,15 @@ def per_image_frame(
     x,
     x_hat,
     terms: dict[str, np.ndarray],
-    lpips_model,
+    learned,
     mcfg: dict,
     *,
     reconstruction_loss: str | None,
 ):
     """One row per image: identifying columns, then per_image_columns().
 
-    Image metrics compare x with the deterministic reconstruction x_hat. From the posterior
+    Image metrics compare x with the deterministic reconstruction x_hat (`learned`: the
+    networks of metrics.load_learned). From the posterior
     `terms` (models.reconstruct): kl; neg_elbo = nll_mc + kl (or + kl_mc, the Monte Carlo KL
     term of VAE-LinNF, VAE-IAF and VAMP), the Monte Carlo -ELBO, with its standard error
     neg_elbo_se; objective = nll_mc + beta * kl (same standard error). Every quantity the
@@ -74,7 +80,7 @@ def per_image_frame(
     df = metrics.reconstruction_metrics(
         x,
         x_hat,
-        lpips_model=lpips_model,
+        learned=learned,
         ms_ssim_kernel=mcfg["ms_ssim"]["kernel"],
         ms_ssim_scales=mcfg["ms_ssim"]["scales"],
         batch_size=mcfg["batch_size"],
@@ -118,9 +124,9 @@ def recon_metrics(
     if trained["training"]["checkpoint"]:  # None: a model vaebench did not train
         meta["checkpoint"] = trained["training"]["checkpoint"]
     post, meta["metrics"]["elbo"] = jobs.load_terms(terms)
-    lp = metrics.load_lpips(weights_cache, jobs._device())
+    learned = metrics.load_learned(weights_cache, jobs._device(), mcfg["dists"])
     loss = trained["training"].get("reconstruction_loss")
-    df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), post, lp, mcfg,
+    df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), post, learned, mcfg,
                          reconstruction_loss=loss)  # fmt: skip
     io.save_parquet(out, df, meta)
 
@@ -132,7 +138,7 @@ def reference_features(
     jobs._torch(threads)
     from vaebench import metrics, metrics_weights
 
-    metrics_weights.check_weights(weights_cache)
+    metrics_weights.check_weights(weights_cache, (metrics_weights.INCEPTION,))
     dev = jobs._device()
     feats = metrics.inception_features(io.load_npy(reference), weights_cache, dev, batch_size)
     io.save_npy(out, feats)
@@ -218,8 +224,8 @@ def generation_metrics(
     net = models.load(model, dev)
     x_hat, post, meta["metrics"]["elbo"] = jobs._reconstruct(net, model, x, mcfg["elbo_samples"])
     loss = jobs._trained(model)["config"]["training"].get("reconstruction_loss")
-    lp = metrics.load_lpips(weights_cache, dev)
-    rt = per_image_frame(info, x, x_hat, post, lp, mcfg, reconstruction_loss=loss)
+    learned = metrics.load_learned(weights_cache, dev, mcfg["dists"])
+    rt = per_image_frame(info, x, x_hat, post, learned, mcfg, reconstruction_loss=loss)
     rt.insert(5, "sampler", sampler)
     io.save_parquet(out_set, set_level, meta)
     io.save_parquet(out_roundtrip, rt, meta)

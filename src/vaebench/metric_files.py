@@ -1,7 +1,7 @@
 """Reading per-run metric files, and the table notes their metadata implies.
 
 The metric jobs write one Parquet file per run (and sampler) with what defines the numbers
-in its metadata: the metric settings, whether the LPIPS/Inception weights are the official
+in its metadata: the metric settings, whether the LPIPS/DISTS/Inception weights are the official
 ones, the checkpoint rule and the generation settings. `load_metrics` merges them; the note
 functions turn them into the one-line footnotes under the tables.
 """

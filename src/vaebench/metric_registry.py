@@ -63,6 +63,10 @@ REGISTRY: tuple[Metric, ...] = (
            weights=("alexnet",), card="LPIPS (AlexNet, v0.1)", compared=True, roundtrip=True,
            note="LPIPS: {net} trunk, v{version}, inputs in [-1, 1]; scores from different "
            "nets are not comparable."),
+    Metric("dists", "DISTS", "lower", "image", "Ding et al. 2020; torchmetrics 1.9.0's DISTS, "
+           "the authors' α, β", weights=("vgg16",), compared=True, roundtrip=True,
+           note="DISTS: VGG16 trunk (torchvision), the authors' α and β (torchmetrics' copy), "
+           "inputs in [0, 1]; a distance, 0 for identical images.", srcc=(0.81, 0.88)),
     Metric("ssim", "SSIM", "higher", "image", "Wang et al. 2004; piq.ssim", compared=True,
            roundtrip=True, srcc=(0.72, 0.72)),
     Metric("gmsd", "GMSD", "lower", "image", "Xue et al. 2014; piq.gmsd", compared=True,
@@ -154,6 +158,8 @@ def note(key: str, settings: dict) -> str | None:
     m = BY_KEY.get(key)
     if m is None or m.note is None:
         return None
+    if settings.get("computed") is False:  # a metric the study switched off
+        return f"{m.label}: not computed ({settings.get('switch')}: false)."
     values = {**settings, "kernel_size": settings.get("kernel_size", settings.get("kernel"))}
     try:
         return m.note.format_map(values)

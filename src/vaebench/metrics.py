@@ -50,6 +50,11 @@ Per-image columns (float64), candidate x_hat against reference x:
            at 64 px.
   lpips    lpips 0.1.4, AlexNet trunk, version 0.1, inputs scaled to [-1, 1]: the LPIPS that
            papers report. Alex and VGG scores are not comparable.
+  dists    DISTS (Ding et al. 2020) as torchmetrics 1.9.0 computes it (DISTSNetwork: the
+           authors' network, L2 pooling in a VGG16 trunk, inputs in [0, 1] normalised with
+           ImageNet's mean and std inside), with torchvision's VGG16 file and the authors' α, β
+           (weights.pt, which torchmetrics ships: sha256 DISTS_AB_SHA256). A distance: 0 for
+           identical images. piq.DISTS computes the same numbers from the same files (tested).
 
 Generation metrics work on Inception pool3 features (pytorch-fid's weights, through piq):
 `inception_features` here, FID, KID and precision/recall on the features in
@@ -65,7 +70,7 @@ import warnings
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -73,18 +78,36 @@ import torch
 
 from vaebench import VaebenchError, formula_metrics, metric_registry
 from vaebench import pixel_metrics as px
-from vaebench.metrics_weights import ALEXNET, INCEPTION, WeightFile, hub_dir, require_weights
+from vaebench.io import sha256_file
+from vaebench.metrics_weights import (
+    ALEXNET,
+    INCEPTION,
+    VGG16,
+    WeightFile,
+    hub_dir,
+    require_weights,
+)
 from vaebench.pixel_metrics import GMSD_T, SSIM_KERNEL, SSIM_SIGMA
 
 if TYPE_CHECKING:  # lpips and piq import torchvision (~2 s): only the jobs that use them pay
     import lpips
     from piq.feature_extractors import InceptionV3
+    from torchmetrics.functional.image.dists import DISTSNetwork
 
 # the per-image columns this module computes, in the registry's order
 METRIC_COLUMNS = metric_registry.IMAGE
 MS_SSIM_PAPER_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 PSNR_EPS = 1e-8  # piq.psnr's constant
 FEATURE_DIM = 2048
+# the authors' DISTS α and β (github.com/dingkeyan93/DISTS, weights.pt), as torchmetrics ships it
+DISTS_AB_SHA256 = "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218"
+
+
+class Learned(NamedTuple):
+    """The per-image metrics' networks (load_learned): LPIPS-AlexNet and DISTS."""
+
+    lpips: lpips.LPIPS
+    dists: DISTSNetwork | None  # None: not computed (metrics.dists: false)
 
 
 # ---------------------------------------------------------------------------- settings
@@ -117,7 +140,7 @@ def check_ms_ssim(kernel: int, scales: int, height: int, width: int) -> None:
         )
 
 
-def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
+def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3, dists: bool = True) -> dict:
     """Everything that defines the numbers, for Parquet metadata and table headers."""
     return {
         "input": "x_hat clamped to [0, 1]; uint8 / 255",
@@ -153,9 +176,13 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3) -> dict:
             "std": "population (piq); sqrt((n-1)/n) below the MATLAB reference",
         },
         "lpips": {"net": "alex", "version": "0.1", "input_range": [-1, 1]},
+        "dists": {"impl": "torchmetrics DISTSNetwork", "trunk": VGG16.name,
+                  "alpha_beta_sha256": DISTS_AB_SHA256, "input_range": [0, 1]}
+        if dists else {"computed": False, "switch": "metrics.dists"},
         **{k: {"impl": f"piq ({metric_registry.BY_KEY[k].reference})", "data_range": 1.0, **v}
            for k, v in formula_metrics.SETTINGS.items()},
-        "versions": {p: metadata.version(p) for p in ("lpips", "piq", "torch", "torchvision")},
+        "versions": {p: metadata.version(p)
+                     for p in ("lpips", "piq", "torch", "torchmetrics", "torchvision")},
     }
 
 
@@ -202,6 +229,33 @@ def load_lpips(cache: str | os.PathLike, device: str | torch.device = "cpu") -> 
     # channels-last: the AlexNet convolutions run ~1.3x faster on CPU in that layout
     model = model.to(device, memory_format=torch.channels_last)
     return model.eval().requires_grad_(False)
+
+
+def load_dists(cache: str | os.PathLike, device: str | torch.device = "cpu") -> DISTSNetwork:
+    """torchmetrics' DISTS network with the VGG16 trunk from `<cache>/hub/checkpoints`, in
+    eval mode; its α, β file is checked to be the authors' (a one-line error otherwise)."""
+    from torchmetrics.functional.image import dists
+
+    ab = Path(dists._PATH_WEIGHT_DISTS)
+    if sha256_file(ab) != DISTS_AB_SHA256:
+        raise VaebenchError(f"{ab}: not the DISTS authors' α, β (sha256 {DISTS_AB_SHA256}); "
+                            "reinstall torchmetrics==1.9.0")  # fmt: skip
+    with _offline_load(cache, VGG16):
+        model = dists.DISTSNetwork(load_weights=True)
+    return model.to(device).eval().requires_grad_(False)
+
+
+def load_learned(
+    cache: str | os.PathLike, device: str | torch.device = "cpu", dists: bool = True
+) -> Learned:
+    """Every network the per-image metrics need, from the weights cache (DISTS's only where
+    it is computed: metrics.dists)."""
+    return Learned(load_lpips(cache, device), load_dists(cache, device) if dists else None)
+
+
+def dists_pair(model: DISTSNetwork, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+    """DISTS per image for inputs in [0, 1] (torchmetrics' forward, one value per image)."""
+    return model(x0, x1).reshape(-1)
 
 
 def load_inception(cache: str | os.PathLike, device: str | torch.device = "cpu") -> InceptionV3:
@@ -287,7 +341,7 @@ def reconstruction_metrics(
     x,
     x_hat,
     *,
-    lpips_model: lpips.LPIPS,
+    learned: Learned,
     ms_ssim_kernel: int = 11,
     ms_ssim_scales: int = 3,
     batch_size: int = 64,
@@ -307,7 +361,7 @@ def reconstruction_metrics(
             f"{formula_metrics.MIN_SIDE} px, got {h}x{w}; use 32 px or more"
         )
     scale_weights = torch.tensor(ms_ssim_weights(ms_ssim_scales), device=device)
-    lpips_model.eval()
+    learned.lpips.eval()
     clock = _Clock(timings, device)
     out = {k: np.empty(n, dtype=np.float64) for k in METRIC_COLUMNS}
     formula = formula_metrics.functions()
@@ -331,9 +385,12 @@ def reconstruction_metrics(
         with clock("gmsd"):
             gmsd = px.gmsd(rec, ref)
         with clock("lpips"):
-            lp = lpips_pair(lpips_model, rec * 2 - 1, ref * 2 - 1)
+            lp = lpips_pair(learned.lpips, rec * 2 - 1, ref * 2 - 1)
+        with clock("dists"):
+            ds = (dists_pair(learned.dists.eval(), rec, ref) if learned.dists is not None
+                  else torch.full((len(rec),), float("nan")))  # fmt: skip
         values = dict(bce=bce, bce_excess=bce_excess, mse=mse, psnr=psnr, ssim=ssim,
-                      ms_ssim=ms_ssim, gmsd=gmsd, lpips=lp)  # fmt: skip
+                      ms_ssim=ms_ssim, gmsd=gmsd, lpips=lp, dists=ds)  # fmt: skip
         for key, fn in formula.items():
             with clock(key):
                 values[key] = fn(rec, ref)

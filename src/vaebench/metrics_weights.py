@@ -1,8 +1,9 @@
 """Pretrained weights for the metrics: staging, checking, and tiny random stand-ins.
 
-Two files feed the metrics: torchvision's AlexNet (the LPIPS trunk; lpips ships only its
-linear layers) and pytorch-fid's Inception (FID/KID/precision-recall features, loaded by piq
-from the same file). Both live in a torch-hub cache, `<cache>/hub/checkpoints/<file>`, so
+Three files feed the metrics: torchvision's AlexNet (the LPIPS trunk; lpips ships only its
+linear layers), torchvision's VGG16 (the DISTS trunk; torchmetrics ships DISTS's α and β, the
+authors' weights.pt) and pytorch-fid's Inception (FID/KID/precision-recall features, loaded
+by piq from the same file). All live in a torch-hub cache, `<cache>/hub/checkpoints/<file>`, so
 that pointing torch.hub at `<cache>` (TORCH_HOME=<cache>) makes torchvision, lpips and piq
 load them with no network.
 
@@ -40,8 +41,8 @@ STAGE_COMMAND = ".venv/bin/snakemake --cores 1 stage_weights --configfile <your 
 # the way to run without the files, named wherever a user meets their absence
 OFFLINE_HINT = (
     "or, to run offline without them, set `weights.allow_random: true` in the config: "
-    "randomly initialised stand-ins, so LPIPS and the Inception metrics read 'n/a "
-    "(stand-in weights)' while every other metric is real"
+    f"randomly initialised stand-ins, so {LEARNED_TEXT} read 'n/a (stand-in weights)' while "
+    "every other metric is real"
 )
 DOWNLOAD_TIMEOUT_S = 60.0
 
@@ -75,8 +76,21 @@ INCEPTION = WeightFile(
     size=95_628_359,
     purpose="FID Inception (pytorch-fid, loaded by piq)",
 )
-WEIGHT_FILES = (ALEXNET, INCEPTION)
+VGG16 = WeightFile(
+    key="vgg16",
+    name="vgg16-397923af.pth",
+    url="https://download.pytorch.org/models/vgg16-397923af.pth",
+    sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+    size=553_433_881,
+    purpose="DISTS VGG16 trunk (torchvision)",
+)
+WEIGHT_FILES = (ALEXNET, INCEPTION, VGG16)
 assert all(w.sha256.startswith(w.name.rsplit("-", 1)[1][:8]) for w in WEIGHT_FILES)
+
+
+def needed(dists: bool = True) -> tuple[WeightFile, ...]:
+    """The files a study's metrics need: VGG16 only when it computes DISTS (metrics.dists)."""
+    return tuple(wf for wf in WEIGHT_FILES if dists or wf is not VGG16)
 
 
 def weight_path(cache: str | os.PathLike, wf: WeightFile) -> Path:
@@ -133,17 +147,20 @@ def _set_env(values: dict[str, str | None]) -> None:
             os.environ[k] = v
 
 
-def check_weights(cache: str | os.PathLike) -> dict[str, dict]:
-    """For compute jobs: both files must exist; report their hashes. Never uses the network.
+def check_weights(
+    cache: str | os.PathLike, files: tuple[WeightFile, ...] | None = None
+) -> dict[str, dict]:
+    """For compute jobs: every file must exist; report their hashes. Never uses the network.
 
     Returns {file name: {"path", "sha256", "official"}}; callers put it in their artifacts'
     metadata and mark results computed with non-official (e.g. random) weights.
     """
-    missing = [wf for wf in WEIGHT_FILES if not weight_path(cache, wf).is_file()]
+    files = WEIGHT_FILES if files is None else files
+    missing = [wf for wf in files if not weight_path(cache, wf).is_file()]
     if missing:
         raise VaebenchError("; ".join(_missing_message(weight_path(cache, w), w) for w in missing))
     out = {}
-    for wf in WEIGHT_FILES:
+    for wf in files:
         path = weight_path(cache, wf)
         sha = sha256_file(path)
         out[wf.name] = {"path": str(path), "sha256": sha, "official": sha == wf.sha256}
@@ -186,8 +203,10 @@ def stage_weights(
     allow_random: bool,
     download: bool = True,
     report: str | os.PathLike | None = None,
+    files: tuple[WeightFile, ...] | None = None,
 ) -> dict[str, dict]:
-    """Make both weight files present in `cache`; return (and optionally write) a report.
+    """Make every weight file of `files` present in `cache`; return (and optionally write) a
+    report.
 
     Per file: a present official file is kept ("cached"); a missing or non-official one is
     downloaded when `download` ("downloaded"). If that fails or is not allowed: with
@@ -198,7 +217,7 @@ def stage_weights(
     Report: {file name: {"path", "sha256", "official", "source", "url"}}.
     """
     out, errors = {}, []
-    for wf in WEIGHT_FILES:
+    for wf in WEIGHT_FILES if files is None else files:
         path = weight_path(cache, wf)
         sha = sha256_file(path) if path.is_file() else None
         source = "cached" if sha == wf.sha256 else None
@@ -276,6 +295,15 @@ def _random_alexnet_state(generator: torch.Generator) -> dict:
     return {k: _tiny_random(v.shape, generator) for k, v in model.state_dict().items()}
 
 
+def _random_vgg16_state(generator: torch.Generator) -> dict:
+    import torch
+    import torchvision
+
+    with torch.device("meta"):  # shapes only: skip allocating and initialising 138M parameters
+        model = torchvision.models.vgg16(weights=None)
+    return {k: _tiny_random(v.shape, generator) for k, v in model.state_dict().items()}
+
+
 def _fid_inception_skeleton() -> torch.nn.Module:
     """piq's FID Inception (the pytorch-fid architecture) without loading any weights.
 
@@ -341,7 +369,8 @@ def _random_state(key: str, seed: int) -> dict:
     """Cached: building and calibrating the Inception takes seconds; tests write it often."""
     import torch
 
-    builders = {ALEXNET.key: _random_alexnet_state, INCEPTION.key: _random_inception_state}
+    builders = {ALEXNET.key: _random_alexnet_state, INCEPTION.key: _random_inception_state,
+                VGG16.key: _random_vgg16_state}  # fmt: skip
     index = [wf.key for wf in WEIGHT_FILES].index(key)
     return builders[key](torch.Generator().manual_seed(seed * 1000 + index))
 

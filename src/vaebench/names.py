@@ -76,7 +76,7 @@ HIDDEN = frozenset(
 # constant "KL" of log K per position).
 
 WEIGHTS_WARNING = (
-    "⚠ LPIPS/Inception weights are not the official ones (randomly initialised stand-ins): "
+    "⚠ LPIPS/DISTS/Inception weights are not the official ones (randomly initialised stand-ins): "
     f"{registry.LEARNED_TEXT} are shown as '{STAND_IN}'; the Parquet "
     "files keep the raw values beside weights_official = false"
 )
@@ -134,7 +134,7 @@ def is_learned(col: str) -> bool:
 
 def meaningful(col: str, weights_official: bool) -> bool:
     """Whether a metric column's values mean something with these weights: every metric with
-    the official LPIPS/Inception weights, only the unlearned ones with stand-ins (figures
+    the official LPIPS/DISTS/Inception weights, only the unlearned ones with stand-ins (figures
     leave the rest out, comparisons give them no p, the findings skip them)."""
     return weights_official or not is_learned(col)
 

@@ -196,7 +196,7 @@ def card_text(params: dict[str, Any], summary: dict[str, Any], trained: dict[str
                  for m, v in g["metrics"].items()]  # fmt: skip
     weights_note = "" if summary["weights_official"] else (
         "\n> **Stand-in metric weights.** This run was scored with randomly initialised "
-        "LPIPS/Inception weights (`weights.allow_random`, as the offline demo does), so "
+        "LPIPS/DISTS/Inception weights (`weights.allow_random`, as the offline demo does), so "
         f"{metric_registry.LEARNED_TEXT} are meaningless and are left out of this card.\n"
     )  # fmt: skip
     install = [f"torch=={versions.get('torch', '2.14.1')}",

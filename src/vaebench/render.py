@@ -4,7 +4,7 @@
 - CSV is plain: one header row and data rows, read by `pandas.read_csv(path)` with no options.
 - Markdown, LaTeX and HTML show "mean [lo, hi]" cells and numbered notes under the table;
   the HTML is a self-contained styled page (what `snakemake --report` shows).
-With stand-in (non-official) LPIPS/Inception weights, the learned metrics' cells read
+With stand-in (non-official) LPIPS/DISTS/Inception weights, the learned metrics' cells read
 "n/a (stand-in weights)" in the CSV, Markdown, LaTeX and HTML views; Parquet keeps the raw
 values beside weights_official = false. LaTeX tables wider than a page are split into column
 blocks that repeat the identifying columns.

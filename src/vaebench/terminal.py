@@ -18,7 +18,7 @@ from vaebench.config import LAYOUT_HELP, study_dir
 from vaebench.metric_registry import LEARNED_TEXT
 
 STAND_IN = (
-    "vaebench: WARNING: the LPIPS/FID weights are randomly initialised STAND-INS, not the "
+    "vaebench: WARNING: the LPIPS/DISTS/FID weights are randomly initialised STAND-INS, not the "
     f"official files: {LEARNED_TEXT} are meaningless (the tables show them as n/a); run "
     "stage_weights with network, or place the files by hand"
 )
@@ -26,8 +26,8 @@ HEADLINE = ("mse", "ssim", "gmsd", "kl", "lpips")  # the reconstruction table's 
 
 
 def weights_official(config: dict[str, Any]) -> bool | None:
-    """Whether this study's staged LPIPS/FID weights are the official files (None: not staged
-    yet)."""
+    """Whether this study's staged LPIPS/DISTS/FID weights are the official files (None: not
+    staged yet)."""
     path = Path(study_dir(config), "weights", "staged.json")
     try:
         staged = json.loads(path.read_text())
@@ -85,12 +85,13 @@ def weights_warning(config: dict[str, Any]) -> str | None:
     """A one-line warning, at parse time (a dry run too), when the official LPIPS/Inception
     files are not in the weights cache and stand-ins are not allowed: the stage_weights job
     will need the network."""
-    from vaebench.metrics_weights import OFFLINE_HINT, WEIGHT_FILES, weight_path
+    from vaebench.metrics_weights import OFFLINE_HINT, needed, weight_path
 
     if config["weights"]["allow_random"] or weights_official(config):
         return None
     cache = config["weights"]["cache"]
-    missing = [w.name for w in WEIGHT_FILES if not weight_path(cache, w).is_file()]
+    files = needed(config["metrics"]["dists"])
+    missing = [w.name for w in files if not weight_path(cache, w).is_file()]
     if not missing:
         return None
     return (

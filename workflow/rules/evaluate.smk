@@ -13,6 +13,7 @@ rule stage_weights:
     params:
         cache=WEIGHTS,
         allow_random=config["weights"]["allow_random"],
+        dists=config["metrics"]["dists"],
     script:
         "../scripts/stage_weights.py"
 

@@ -6,4 +6,5 @@ jobs.run(
     cache=snakemake.params.cache,
     allow_random=snakemake.params.allow_random,
     report=snakemake.output.report,
+    dists=snakemake.params.dists,
 )
