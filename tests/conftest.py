@@ -38,7 +38,9 @@ TINY = {
         "gmm": {"n_components": 2},
         "pixelcnn": {"epochs": 1, "n_layers": 2, "kernel_size": 3},
     },
-    "metrics": {"kid": {"subset_size": 8, "n_subsets": 4}, "n_boot": 20},
+    # DISTS off: its VGG16 costs ~2 minutes of the suite's CPU time over every copy of this
+    # study; tests/test_outside.py turns it on and reads it from real jobs' Parquet files
+    "metrics": {"kid": {"subset_size": 8, "n_subsets": 4}, "n_boot": 20, "dists": False},
     "weights": {"allow_random": True},
     # A CPU study: no job takes a GPU slot, so reconstruction and metric jobs run beside the
     # training (with the default gpus: 1 and --resources gpu=1 they would wait for it), on

@@ -36,7 +36,8 @@ ALL = {
     # one sampler for every family: the GMM on the training codes, the one every family has
     # (each family samples with each of its samplers in test_families.py)
     "sampling": {"samplers": ["gmm"], "n_samples": 8, "gmm": {"n_components": 2}},
-    "metrics": {"kid": {"subset_size": 4, "n_subsets": 2}, "n_boot": 20, "elbo_samples": 16},
+    "metrics": {"kid": {"subset_size": 4, "n_subsets": 2}, "n_boot": 20, "elbo_samples": 16,
+                "dists": False},  # DISTS: tests/test_outside.py
     "compare_to": {"file": "published.csv", "label": "A paper"},
 }  # fmt: skip
 # Published values to compare with (made up for the test): a reconstruction metric, FID of

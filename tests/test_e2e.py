@@ -97,11 +97,11 @@ def test_sampler_setting_reruns_sampling_not_training(tiny_study):
     assert not [f for f in runs if "samples_normal" in f or "samples_pixelcnn" in f]
 
 
-def test_switching_a_metric_off_reruns_only_metric_jobs_and_tables(tiny_study):
-    """metrics.dists: false plans the weights' staging (no VGG16 then), the metric jobs and
-    what reads them; no training, reconstruction or sampling."""
+def test_switching_a_metric_on_reruns_only_metric_jobs_and_tables(tiny_study):
+    """metrics.dists: true (the tiny study has it off) plans the weights' staging (VGG16
+    then), the metric jobs and what reads them; no training, reconstruction or sampling."""
     cfg = copy.deepcopy(TINY)
-    cfg["metrics"]["dists"] = False
+    cfg["metrics"]["dists"] = True
     todo = pending(tiny_study, cfg)
     assert "results/tiny/metrics/vae/seed~0/reconstruction.parquet" in todo
     assert "results/tiny/metrics/vae/seed~0/generation_gmm.parquet" in todo
@@ -157,7 +157,7 @@ def test_bce_excess_of_an_image_with_itself_is_zero_through_the_real_job(tiny_st
     test = np.load(tiny_study / "results/tiny/data/test.npy")
     net = models.load(tiny_study / "results/tiny/runs/vae/seed~0/model")
     _, terms = models.reconstruct(net, test, elbo_samples=2, seed=0)
-    lp = metrics.load_learned(tiny_study / "resources/weights")
+    lp = metrics.load_learned(tiny_study / "resources/weights", dists=False)  # as TINY
     mcfg = vb.recon_metric_params(vb.validate(TINY))
     df = jobs.per_image_frame(vb.run_info(vb.run_by_id(vb.validate(TINY), "vae/seed~0")), test,
                               test.astype(np.float32) / 255, terms, lp, mcfg,

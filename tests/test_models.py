@@ -146,7 +146,7 @@ def test_per_image_parquet_of_the_real_jobs(tmp_path, trained, images):
     cache = tmp_path / "weights"
     write_random_weights(cache)
     io.save_npy(tmp_path / "test.npy", images[:6])
-    mcfg = {"batch_size": 4, "ms_ssim": {"kernel": 11, "scales": 3}}
+    mcfg = {"batch_size": 4, "dists": True, "ms_ssim": {"kernel": 11, "scales": 3}}
     frames = {}
     for model in ("vae", "beta_vae", "vqvae"):
         d = tmp_path / model

@@ -28,7 +28,10 @@ pytestmark = pytest.mark.e2e
 REPO = "someone/published-vae"
 COMMIT = "1" * 40
 IDS = ("run", "model", "family", "beta", "seed", "image", "sampler", "evaluated", "family_key")
-BASE = {**TINY, "sampling": {**TINY["sampling"], "samplers": ["gmm"]}}
+# DISTS on (the tiny study has it off): every number below, DISTS's included, comes from
+# the real jobs' Parquet files, with VGG16 staged by the real stage_weights job
+BASE = {**TINY, "sampling": {**TINY["sampling"], "samplers": ["gmm"]},
+        "metrics": {**TINY["metrics"], "dists": True}}  # fmt: skip
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -94,6 +97,8 @@ def _metrics(work: Path, run: str, name: str) -> pd.DataFrame:
 def _assert_same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> None:
     cols = [c for c in a.columns if c not in IDS]
     assert cols and len(a) == len(b)
+    if "dists" in a:  # computed (not null) through the real jobs
+        assert a["dists"].notna().all()
     for c in cols:
         assert np.array_equal(a[c].to_numpy(), b[c].to_numpy(), equal_nan=True), c
 
@@ -168,6 +173,11 @@ def test_adding_entries_plans_only_their_jobs_and_a_rerun_none(study):
         if e["name"] == "vae_samples" else e for e in cfg["evaluate"]]}  # fmt: skip
     stale = pending(work, moved, env=_env(work / "home"))
     assert stale and all("vae_samples/" in f or "/tables/" in f or "/figures/" in f
+                         for f in stale), sorted(stale)  # fmt: skip
+    pinned = {**cfg, "evaluate": [{**e, "revision": COMMIT} if e["name"] == "hubpub" else e
+                                   for e in cfg["evaluate"]]}  # fmt: skip
+    stale = pending(work, pinned, env=_env(work / "home"))
+    assert stale and all("hubpub/" in f or "/tables/" in f or "/figures/" in f
                          for f in stale), sorted(stale)  # fmt: skip
 
 

@@ -49,10 +49,11 @@ def orientation(metric: str) -> float:
 
 
 def default_metrics(per_image: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
-    """`metrics` as given, or the DEFAULT_METRICS the frame has."""
+    """`metrics` as given, or the DEFAULT_METRICS the frame has values of (a metric the
+    study switched off, e.g. metrics.dists: false, is a column of nulls: left out)."""
     if metrics is not None and tuple(metrics) != DEFAULT_METRICS:
         return list(metrics)
-    return [m for m in DEFAULT_METRICS if m in per_image.columns]
+    return [m for m in DEFAULT_METRICS if m in per_image.columns and per_image[m].notna().any()]
 
 
 @dataclass
