@@ -175,8 +175,8 @@ def load(folder: str | Path, device_: torch.device | str = "cpu") -> torch.nn.Mo
             "refusing to unpickle it; train the run with the workflow"
         )
     record = json.loads((folder / "vaebench.json").read_text())
-    outside = record.get("evaluated")
-    if outside and outside["route"] == "safetensors":
+    entry = record.get("evaluated")  # an evaluate: entry's import (vaebench.outside)
+    if entry and entry["route"] == "safetensors":
         from vaebench import safe_weights
 
         model = safe_weights.load(folder, device_)
@@ -184,9 +184,11 @@ def load(folder: str | Path, device_: torch.device | str = "cpu") -> torch.nn.Mo
         if not (folder / "model.pt").exists():
             raise VaebenchError(f"{folder}: no Pythae model here (missing model.pt); rerun "
                                 "training")  # fmt: skip
-        pickled = sorted(p.name for p in folder.glob("*.pkl"))
-        if outside and pickled and not outside["trust_pickled_code"]:
-            raise VaebenchError(f"{folder}: holds pickled code ({', '.join(pickled)}) that "
+        from vaebench import outside
+
+        code = outside.pickled(folder) if entry else []
+        if code and not entry["trust_pickled_code"]:
+            raise VaebenchError(f"{folder}: holds pickled code ({', '.join(code)}) that "
                                 "its evaluate entry does not trust; not loading it")  # fmt: skip
         model = AutoModel.load_from_folder(str(folder))
     model = model.to(device_).eval()

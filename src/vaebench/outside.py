@@ -37,7 +37,6 @@ from vaebench import VaebenchError, families
 
 KINDS = ("pythae", "hub", "samples")
 SUPPLIED = "supplied"  # the sampler name of a samples entry's generation row
-PATTERN = families.evaluated_pattern()  # the run ids of model entries
 PENDING = "?"  # the family key of a hub entry until fetch_model has fetched it
 PICKLES = (".pkl", ".pickle")
 SAFE = ("model.safetensors", "vaebench.json", "model_config.json")  # a vaebench publication
@@ -146,16 +145,25 @@ def check_folder(folder: Path, size: int, trust: bool, where: str) -> tuple[str,
     key = own.get("model")  # a vaebench run or publication: its own record names the family
     key = key if key in families.BY_KEY else families.by_config_class(cfg.get("name", ""))
     beta = own.get("beta", cfg.get("beta", families.lookup(key).kl_weight))
-    safe = all((folder / f).is_file() for f in SAFE)
-    pickled = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLES)
-    if pickled and not safe and not trust:
-        raise VaebenchError(f"{where}: {folder} holds pickled code ({', '.join(pickled)}); "
+    safe, code = is_publication(folder), pickled(folder)
+    if code and not safe and not trust:
+        raise VaebenchError(f"{where}: {folder} holds pickled code ({', '.join(code)}); "
                             "loading it runs that code: set trust_pickled_code: true on the "
                             "entry only if you trust whoever wrote it")  # fmt: skip
     if not safe and not (folder / "model.pt").is_file():
         raise VaebenchError(f"{where}: {folder} holds no model.pt (nor vaebench's model."
                             "safetensors); give the folder Pythae's save() wrote")  # fmt: skip
     return key or families.OTHER.key, str(cfg.get("name", "")), beta
+
+
+def is_publication(folder: Path) -> bool:
+    """A vaebench publication (or run folder with its safe files): loads without pickles."""
+    return all((folder / f).is_file() for f in SAFE)
+
+
+def pickled(folder: Path) -> list[str]:
+    """The names of the folder's pickle files: the code that loading it would run."""
+    return sorted(p.name for p in folder.iterdir() if p.suffix in PICKLES)
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -206,7 +214,7 @@ def source_files(entry: Evaluated, study_dir: str) -> list[str]:
     path = Path(entry.source if entry.kind != "hub" else fetched(study_dir, entry.name)["files"])
     if entry.kind == "samples":
         return [str(path)] if path.is_file() else [str(p) for p in image_files(path)]
-    if all((path / f).is_file() for f in SAFE):
+    if is_publication(path):
         return [str(path / f) for f in SAFE]
     return sorted(str(p) for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
 
@@ -265,7 +273,7 @@ def import_model(params: dict[str, Any], files: list[str], out: str,
 
     src = Path(files[0]).parent
     where = f"evaluate entry {params['name']!r}"
-    safe = all((src / f).is_file() for f in SAFE)
+    safe = is_publication(src)
     record = {
         "evaluated": {
             "kind": params["kind"], "source": params["source"],
