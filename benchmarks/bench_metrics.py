@@ -39,9 +39,9 @@ import torch
 import torch.nn.functional as F
 from skimage import data
 
-from vaebench import metrics
 from vaebench.io import save_json, versions
-from vaebench.metrics_weights import write_random_weights
+from vaebench.metrics import images
+from vaebench.metrics.standins import write_random_weights
 
 
 def photo_crops(n: int, seed: int = 0) -> np.ndarray:
@@ -68,7 +68,7 @@ def degrade(x: np.ndarray, seed: int = 0) -> np.ndarray:
 def one_at_a_time(x, x_hat, lpips_model, dists_model, kernel: int, scales: int,
                   timings: dict) -> pd.DataFrame:  # fmt: skip
     """Each metric from its library, called on one image at a time (the baseline)."""
-    weights = torch.tensor(metrics.ms_ssim_weights(scales))
+    weights = torch.tensor(images.ms_ssim_weights(scales))
     fns = {
         "bce": lambda r, t: F.binary_cross_entropy(r.double(), t.double(), reduction="sum"),
         "bce_excess": lambda r, t: (
@@ -84,7 +84,7 @@ def one_at_a_time(x, x_hat, lpips_model, dists_model, kernel: int, scales: int,
         "gmsd": lambda r, t: piq.gmsd(r, t, data_range=1.0),
         "lpips": lambda r, t: lpips_model(r * 2 - 1, t * 2 - 1),
         "dists": lambda r, t: dists_model(r, t),
-        # piq's formula-only metrics at piq's own defaults (vaebench.formula_metrics uses them)
+        # piq's formula-only metrics at piq's own defaults (vaebench.metrics.formula uses them)
         "haarpsi": lambda r, t: piq.haarpsi(r, t, data_range=1.0),
         "mdsi": lambda r, t: piq.mdsi(r, t, data_range=1.0),
         "vsi": lambda r, t: piq.vsi(r, t, data_range=1.0),
@@ -110,7 +110,7 @@ def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int =
     x_hat = degrade(x)
     with tempfile.TemporaryDirectory() as cache:
         write_random_weights(cache)
-        learned = metrics.load_learned(cache)
+        learned = images.load_learned(cache)
     model = learned.lpips
     plain_model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
     bs, kernel, scales = batch_size, 11, 3  # the config's default MS-SSIM settings
@@ -119,7 +119,7 @@ def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int =
     def suite() -> tuple[float, dict]:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        frames["batched"] = metrics.reconstruction_metrics(
+        frames["batched"] = images.reconstruction_metrics(
             x,
             x_hat,
             learned=learned,
@@ -158,7 +158,7 @@ def measure(n: int = 512, batch_size: int = 64, threads: int = 2, repeats: int =
     suite(), single(), bare_lpips()  # warm-up: first calls allocate and pick kernels
     max_abs_diff = {
         c: float((frames["batched"][c] - frames["single"][c]).abs().max())
-        for c in metrics.METRIC_COLUMNS
+        for c in images.METRIC_COLUMNS
     }
     if max(max_abs_diff.values()) > 1e-4 * max(1.0, frames["single"]["bce"].abs().max()):
         raise SystemExit(f"the batched suite and the baseline disagree: {max_abs_diff}")

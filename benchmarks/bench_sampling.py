@@ -4,7 +4,7 @@
 
 Before: what the jobs ran until now, scikit-learn's GaussianMixture (full covariance, as
 Pythae's sampler fits it) in NumPy, and precision/recall's distance matrices in NumPy. After:
-vaebench.gmm.fit (the same EM in torch) and feature_metrics.precision_recall (torch), on the
+vaebench.gmm.fit (the same EM in torch) and sets.precision_recall (torch), on the
 device a job would use: the CPU with --threads threads (the job's eval_threads), and CUDA too
 where it is usable. Both sides run in this process, side by side, on the same data:
 
@@ -28,8 +28,9 @@ import threadpoolctl
 import torch
 from sklearn.mixture import GaussianMixture
 
-from vaebench import feature_metrics, gmm
+from vaebench import gmm
 from vaebench.io import save_json, versions
+from vaebench.metrics import sets
 
 
 def codes(n: int, d: int, seed: int = 0) -> np.ndarray:
@@ -99,7 +100,7 @@ def main() -> None:
     expected, before = timed(numpy_precision_recall, real, fake, 3)
     row = {"n": args.pr_n, "numpy_s": before}
     for dev in devices:
-        got, after = timed(feature_metrics.precision_recall, real, fake, 3, dev)
+        got, after = timed(sets.precision_recall, real, fake, 3, dev)
         # float64 on both sides; only a point exactly on a ball's edge could flip
         assert max(abs(a - b) for a, b in zip(got, expected, strict=True)) <= 1 / args.pr_n
         row[f"torch_{dev}_s"] = after

@@ -178,7 +178,7 @@ def test_monte_carlo_elbo_of_flows_and_vamp_matches_pythaes_own_loss_terms(every
     import torch
 
     from vaebench import io, models
-    from vaebench.pixel_metrics import bce_per_image
+    from vaebench.metrics.pixel import bce_per_image
 
     test = io.load_npy(every_family / OUT / "data/test.npy")
     torch.manual_seed(0)

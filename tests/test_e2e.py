@@ -152,12 +152,13 @@ def test_per_image_metrics_have_one_row_per_test_image(tiny_study):
 
 
 def test_bce_excess_of_an_image_with_itself_is_zero_through_the_real_job(tiny_study):
-    from vaebench import jobs, metrics, models
+    from vaebench import jobs, models
+    from vaebench.metrics import images
 
     test = np.load(tiny_study / "results/tiny/data/test.npy")
     net = models.load(tiny_study / "results/tiny/runs/vae/seed~0/model")
     _, terms = models.reconstruct(net, test, elbo_samples=2, seed=0)
-    lp = metrics.load_learned(tiny_study / "resources/weights", dists=False)  # as TINY
+    lp = images.load_learned(tiny_study / "resources/weights", dists=False)  # as TINY
     mcfg = vb.recon_metric_params(vb.validate(TINY))
     df = jobs.per_image_frame(vb.run_info(vb.run_by_id(vb.validate(TINY), "vae/seed~0")), test,
                               test.astype(np.float32) / 255, terms, lp, mcfg,

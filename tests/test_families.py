@@ -236,11 +236,12 @@ def test_a_key_pythae_does_not_know_is_refused_not_dropped():
 
 def test_objective_is_null_for_a_vae_trained_on_mse(tmp_path):
     """BCE + β·KL is a VAE's training loss only under reconstruction_loss: bce."""
-    from vaebench import jobs, metrics
-    from vaebench.metrics_weights import write_random_weights
+    from vaebench import jobs
+    from vaebench.metrics import images
+    from vaebench.metrics.standins import write_random_weights
 
     write_random_weights(tmp_path)
-    lp = metrics.load_learned(tmp_path)
+    lp = images.load_learned(tmp_path)
     x = np.random.default_rng(0).integers(0, 256, (3, 3, 64, 64), dtype=np.uint8)
     terms = {"kl": np.ones(3), "kl_mc": np.full(3, np.nan), "nll_mc": np.full(3, 5.0),
              "mc_se": np.full(3, 0.1)}  # fmt: skip

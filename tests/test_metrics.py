@@ -19,11 +19,11 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from vaebench import VaebenchError
-from vaebench import feature_metrics as FM
-from vaebench import metric_registry as registry
-from vaebench import metrics as M
-from vaebench import pixel_metrics as px
-from vaebench.metrics_weights import write_random_weights
+from vaebench.metrics import images as M
+from vaebench.metrics import pixel as px
+from vaebench.metrics import registry
+from vaebench.metrics import sets as FM
+from vaebench.metrics.standins import write_random_weights
 
 NOISE = (0.02, 0.05, 0.1, 0.2)
 BLUR = (0.6, 1.0, 1.6, 2.5)
@@ -409,13 +409,13 @@ def test_density_coverage_equal_the_authors_prdc_package():
 
 
 def test_the_readme_shows_the_metric_registry():
-    """The README's metric table is the registry's (`python -m vaebench.metric_registry`)."""
+    """The README's metric table is the registry's (`python -m vaebench.metrics.registry`)."""
     from pathlib import Path
 
-    from vaebench import metric_registry
+    from vaebench.metrics import registry
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    assert metric_registry.markdown_table() in readme
+    assert registry.markdown_table() in readme
 
 
 def test_dists_equals_torchmetrics_and_piq_on_the_same_files(crops, weights_cache, tmp_path):
@@ -427,7 +427,7 @@ def test_dists_equals_torchmetrics_and_piq_on_the_same_files(crops, weights_cach
 
     from torchmetrics.functional.image import dists as tm_dists
 
-    from vaebench.metrics_weights import VGG16, hub_dir, weight_path
+    from vaebench.metrics.weights import VGG16, hub_dir, weight_path
 
     cache = tmp_path / "cache"
     shutil.copytree(weights_cache, cache)

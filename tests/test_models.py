@@ -109,7 +109,7 @@ def test_training_writes_model_and_history(trained, images, model):
 def test_monte_carlo_elbo_is_an_expectation_over_q(trained, images, model):
     """nll_mc = mean over draws z = mu + sigma * eps of BCE(decoder(z), x), eps from the
     per-image generator; the same draws at any batch size; SE = std / sqrt(n)."""
-    from vaebench.pixel_metrics import bce_per_image
+    from vaebench.metrics.pixel import bce_per_image
 
     net = models.load(trained[model][0] / "model")
     x_hat, terms = models.reconstruct(net, images[:6], elbo_samples=5, seed=3, batch_size=4)
@@ -141,7 +141,7 @@ def test_per_image_parquet_of_the_real_jobs(tmp_path, trained, images):
     import pyarrow.parquet as pq
 
     from vaebench import io
-    from vaebench.metrics_weights import write_random_weights
+    from vaebench.metrics.standins import write_random_weights
 
     cache = tmp_path / "weights"
     write_random_weights(cache)

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from vaebench import VaebenchError
-from vaebench import metrics_weights as W
 from vaebench.io import sha256_file
+from vaebench.metrics import standins as S
+from vaebench.metrics import weights as W
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +28,7 @@ def no_network(monkeypatch):
 @pytest.fixture(scope="session")
 def random_cache(tmp_path_factory):
     cache = tmp_path_factory.mktemp("weights")
-    W.write_random_weights(cache)
+    S.write_random_weights(cache)
     return cache
 
 
@@ -62,11 +63,11 @@ def test_stage_writes_json_report(tmp_path, random_cache):
 
 
 def test_random_weights_are_deterministic(tmp_path):
-    W._random_state.cache_clear()
-    a = W.write_random_weights(tmp_path / "a", seed=3, only=["alexnet"])["alexnet"]
-    W._random_state.cache_clear()
-    b = W.write_random_weights(tmp_path / "b", seed=3, only=["alexnet"])["alexnet"]
-    c = W.write_random_weights(tmp_path / "c", seed=4, only=["alexnet"])["alexnet"]
+    S._random_state.cache_clear()
+    a = S.write_random_weights(tmp_path / "a", seed=3, only=["alexnet"])["alexnet"]
+    S._random_state.cache_clear()
+    b = S.write_random_weights(tmp_path / "b", seed=3, only=["alexnet"])["alexnet"]
+    c = S.write_random_weights(tmp_path / "c", seed=4, only=["alexnet"])["alexnet"]
     assert sha256_file(a) == sha256_file(b) != sha256_file(c)
 
 
@@ -76,7 +77,7 @@ def test_missing_weights_without_allow_random_name_the_file(tmp_path):
     assert "\n" not in str(e.value) and W.ALEXNET.url in str(e.value)
     with pytest.raises(VaebenchError, match="alexnet-owt.*; .*pt_inception-2015-12-05-6726825d"):
         W.check_weights(tmp_path / "empty")
-    W.write_random_weights(tmp_path / "half", only=["alexnet"])
+    S.write_random_weights(tmp_path / "half", only=["alexnet"])
     with pytest.raises(VaebenchError, match="missing .*pt_inception") as e:
         W.check_weights(tmp_path / "half")
     assert "alexnet" not in str(e.value)
@@ -140,25 +141,25 @@ def test_non_official_file_is_refused_for_a_study(tmp_path, random_cache):
 
 
 def test_garbage_file_is_reported_and_rejected_on_load(tmp_path, random_cache):
-    from vaebench import metrics
+    from vaebench.metrics import images
 
     cache = _copy(random_cache, tmp_path)
     alex = W.weight_path(cache, W.ALEXNET)
     alex.write_bytes(os.urandom(1000))
     assert W.check_weights(cache)[W.ALEXNET.name]["official"] is False
     with pytest.raises(VaebenchError, match=f"{alex}.*could not be loaded.*stage_weights"):
-        metrics.load_lpips(cache)
+        images.load_lpips(cache)
     # A valid checkpoint of the wrong network is rejected just as clearly.
     shutil.copy(W.weight_path(cache, W.INCEPTION), alex)
     with pytest.raises(VaebenchError, match="could not be loaded as the LPIPS"):
-        metrics.load_lpips(cache)
+        images.load_lpips(cache)
     W.weight_path(cache, W.INCEPTION).write_bytes(b"\x00" * 64)
     with pytest.raises(VaebenchError, match="could not be loaded as the FID Inception"):
-        metrics.load_inception(cache)
+        images.load_inception(cache)
 
 
 def test_loading_never_downloads_and_restores_torch_hub(tmp_path, random_cache, monkeypatch):
-    from vaebench import metrics
+    from vaebench.metrics import images
 
     def refuse(*args, **kwargs):
         raise AssertionError("tried to download")
@@ -167,8 +168,8 @@ def test_loading_never_downloads_and_restores_torch_hub(tmp_path, random_cache, 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "elsewhere"))
     before = torch.hub.get_dir()
     with pytest.raises(VaebenchError, match="missing pretrained weights.*alexnet"):
-        metrics.load_lpips(tmp_path / "empty")
-    model = metrics.load_lpips(random_cache)
+        images.load_lpips(tmp_path / "empty")
+    model = images.load_lpips(random_cache)
     assert not model.training
     assert torch.hub.get_dir() == before and os.environ["TORCH_HOME"] == str(tmp_path / "elsewhere")
 
@@ -181,12 +182,12 @@ class _Payload:
 
 
 def test_weight_files_are_loaded_weights_only(tmp_path, random_cache, monkeypatch):
-    from vaebench import metrics
+    from vaebench.metrics import images
 
     cache = _copy(random_cache, tmp_path)
     monkeypatch.chdir(tmp_path)
     torch.save({"features.0.weight": _Payload()}, W.weight_path(cache, W.ALEXNET))
     with pytest.raises(VaebenchError, match="could not be loaded as the LPIPS"):
-        metrics.load_lpips(cache)
+        images.load_lpips(cache)
     assert not (tmp_path / "pwned").exists()
     assert "TORCH_FORCE_WEIGHTS_ONLY_LOAD" not in os.environ  # restored after loading

@@ -1,9 +1,10 @@
 """vaebench: a reproducible, perceptual-metric benchmark of VAE-family models.
 
 Modules are named for what they do; only `models` (with `nets`, `models_train`,
-`models_sample`) speaks to Pythae, only `metrics` (with `metrics_weights`) to lpips/piq,
-and only `tracking_wandb` and `tracking_mlflow` to the trackers. Importing the package (or
-`config`) must not import torch, so that Snakemake parses the workflow quickly.
+`models_sample`) speaks to Pythae, only the `metrics` subpackage to lpips, piq, torchmetrics,
+timm and open_clip, and only `tracking_wandb` and `tracking_mlflow` to the trackers.
+Importing the package (or `config`) must not import torch, so that Snakemake parses the
+workflow quickly.
 """
 
 __version__ = "0.1.0"

@@ -31,7 +31,7 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 from vaebench import VaebenchError
-from vaebench.metric_files import checkpoint_note, seed_notes
+from vaebench.metrics.files import checkpoint_note, seed_notes
 from vaebench.paired import (
     DEFAULT_METRICS,
     Cube,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from vaebench import VaebenchError, families, outside
+from vaebench.metrics import spaces
 from vaebench.outside import Evaluated
 from vaebench.schema import validate  # noqa: F401  (the workflow validates through config)
 
@@ -251,6 +252,23 @@ def generation_metric_params(config: dict[str, Any]) -> dict[str, Any]:
     m = config["metrics"]
     keys = ("batch_size", "dc_k", "dists", "elbo_samples", "kid", "ms_ssim", "pr_k")
     return canonical({k: m[k] for k in keys})
+
+
+# the feature spaces with jobs of their own (vaebench.jobs_spaces): all but Inception
+SPACE_PATTERN = "|".join(k for k in spaces.KEYS if k != spaces.INCEPTION)
+
+
+def extra_spaces(config: dict[str, Any]) -> list[str]:
+    """The configured feature spaces other than Inception, in registry order: each has its own
+    staging, reference-features and metric jobs (vaebench.jobs_spaces); Inception's are the
+    generation_metrics jobs. Registry order, so that reordering the config list reruns nothing."""
+    chosen = set(config["metrics"]["feature_spaces"])
+    return [k for k in spaces.KEYS if k in chosen and k != spaces.INCEPTION]
+
+
+def space_metric_params(config: dict[str, Any]) -> dict[str, Any]:
+    m = config["metrics"]
+    return canonical({k: m[k] for k in ("batch_size", "dc_k", "kid", "pr_k")})
 
 
 def figure_files(

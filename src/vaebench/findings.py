@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vaebench import metric_registry
+from vaebench.metrics import registry
 from vaebench.names import HIGHER_IS_BETTER, NO_DIRECTION, meaningful, metric_name
 from vaebench.paired import ALPHA  # the comparisons table's own level: one source
 
@@ -142,7 +142,7 @@ def findings(
            if n_seeds == [1] else ".")  # fmt: skip
     ]
     if not weights_official:
-        lines.append(f"{metric_registry.LEARNED_TEXT} are left out: this run used stand-in "
+        lines.append(f"{registry.LEARNED_TEXT} are left out: this run used stand-in "
                      "weights, so their numbers mean nothing.")  # fmt: skip
     parts = [
         ("How the β sweep moves each metric (change from the lower to the higher β)",

@@ -8,8 +8,9 @@ The reconstruct job computes, besides the deterministic reconstructions, the per
 that need the model: the analytic KL and the Monte Carlo E_q[BCE] (with its standard error)
 of the -ELBO. They go to a small .npz that recon_metrics combines with the image metrics.
 
-The metric jobs live in vaebench.jobs_metrics and the study-level jobs (`tables`,
-`figures`, `compare`) in vaebench.jobs_study; both are imported here, so that every script
+The metric jobs live in vaebench.jobs_metrics (the feature spaces' in vaebench.jobs_spaces)
+and the study-level jobs (`tables`, `figures`, `compare`) in vaebench.jobs_study; all are
+imported here, so that every script
 calls `jobs.<name>`: a script's text is part of its rule's code, and Snakemake reruns a rule
 whose code changed.
 """
@@ -35,6 +36,11 @@ from vaebench.jobs_metrics import (  # noqa: F401  (see the docstring)
     reference_features,
     stage_weights,
     supplied_metrics,
+)
+from vaebench.jobs_spaces import (  # noqa: F401  (see the docstring)
+    space_metrics,
+    space_reference,
+    stage_space_weights,
 )
 from vaebench.jobs_study import compare, figures, tables  # noqa: F401  (see the docstring)
 

@@ -22,29 +22,29 @@ def stage_weights(cache: str, allow_random: bool, report: str, dists: bool = Tru
     """The one job that may reach the network: fetch or place the LPIPS/DISTS/FID weights
     (VGG16, DISTS's trunk, only when `dists`: metrics.dists)."""
     jobs._torch(threads)
-    from vaebench import metrics_weights
+    from vaebench.metrics import weights
 
-    metrics_weights.stage_weights(cache, allow_random=allow_random, report=report,
-                                  files=metrics_weights.needed(dists))  # fmt: skip
+    weights.stage_weights(cache, allow_random=allow_random, report=report,
+                                  files=weights.needed(dists))  # fmt: skip
 
 
 def _metrics_meta(mcfg: dict, cache: str, extra: dict | None = None) -> dict:
-    from vaebench import metrics, metrics_weights
+    from vaebench.metrics import images, weights
 
-    weights = metrics_weights.check_weights(cache, metrics_weights.needed(mcfg["dists"]))
+    checked = weights.check_weights(cache, weights.needed(mcfg["dists"]))
     meta = io.provenance({"metrics": mcfg, **(extra or {})}, device=str(jobs._device()))
-    meta["metrics"] = metrics.metric_settings(
+    meta["metrics"] = images.metric_settings(
         mcfg["ms_ssim"]["kernel"], mcfg["ms_ssim"]["scales"], mcfg["dists"]
     )
-    meta["weights"] = weights
-    meta["weights_official"] = all(w["official"] for w in weights.values())
+    meta["weights"] = checked
+    meta["weights_official"] = all(w["official"] for w in checked.values())
     return meta
 
 
 def per_image_columns() -> tuple[str, ...]:
     """The per-image Parquet columns: the registry's per-image metrics in its order, each
     Monte Carlo −ELBO followed by its standard error."""
-    from vaebench.metric_registry import PER_IMAGE
+    from vaebench.metrics.registry import PER_IMAGE
 
     return tuple(c for k in PER_IMAGE for c in ((k, "neg_elbo_se") if k == "neg_elbo" else (k,)))
 
@@ -62,7 +62,7 @@ def per_image_frame(
     """One row per image: identifying columns, then per_image_columns().
 
     Image metrics compare x with the deterministic reconstruction x_hat (`learned`: the
-    networks of metrics.load_learned). From the posterior
+    networks of images.load_learned). From the posterior
     `terms` (models.reconstruct): kl; neg_elbo = nll_mc + kl (or + kl_mc, the Monte Carlo KL
     term of VAE-LinNF, VAE-IAF and VAMP), the Monte Carlo -ELBO, with its standard error
     neg_elbo_se; objective = nll_mc + beta * kl (same standard error). Every quantity the
@@ -75,9 +75,9 @@ def per_image_frame(
     """
     import pandas as pd
 
-    from vaebench import metrics
+    from vaebench.metrics import images
 
-    df = metrics.reconstruction_metrics(
+    df = images.reconstruction_metrics(
         x,
         x_hat,
         learned=learned,
@@ -117,14 +117,14 @@ def recon_metrics(
     `recon_meta` its provenance record, whose model params say which checkpoint rule kept
     the model (recorded in the metadata: the tables print it)."""
     jobs._torch(threads)
-    from vaebench import metrics
+    from vaebench.metrics import images
 
     meta = _metrics_meta(mcfg, weights_cache, {"run": info})
     trained = json.loads(Path(recon_meta).read_text())["config"]["model"]
     if trained["training"]["checkpoint"]:  # None: a model vaebench did not train
         meta["checkpoint"] = trained["training"]["checkpoint"]
     post, meta["metrics"]["elbo"] = jobs.load_terms(terms)
-    learned = metrics.load_learned(weights_cache, jobs._device(), mcfg["dists"])
+    learned = images.load_learned(weights_cache, jobs._device(), mcfg["dists"])
     loss = trained["training"].get("reconstruction_loss")
     df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), post, learned, mcfg,
                          reconstruction_loss=loss)  # fmt: skip
@@ -136,38 +136,33 @@ def reference_features(
 ) -> None:
     """Inception features of the reference set, computed once and shared by every run."""
     jobs._torch(threads)
-    from vaebench import metrics, metrics_weights
+    from vaebench.metrics import features, weights
 
-    metrics_weights.check_weights(weights_cache, (metrics_weights.INCEPTION,))
-    dev = jobs._device()
-    feats = metrics.inception_features(io.load_npy(reference), weights_cache, dev, batch_size)
+    weights.check_weights(weights_cache, (weights.INCEPTION,))
+    feats = features.extract("inception", io.load_npy(reference), weights_cache, jobs._device(),
+                             batch_size)  # fmt: skip
     io.save_npy(out, feats)
 
 
 def _set_level(info: dict, sampler: str, mcfg: dict, x, reference_features: str,
                weights_cache: str) -> tuple[Any, dict]:
-    """The set-level row of one sample set (FID, FID∞, KID, precision/recall, density/
-    coverage against the reference set) and its Parquet metadata.
+    """The set-level row of one sample set on Inception (FID, FID∞, KID, precision/recall,
+    density/coverage against the reference set: metrics.sets.scores) and its metadata.
 
     FID is biased ~c/N with a model-dependent c, so beside FID@N this fits FID(N) =
     FID∞ + k/N to FID on subsets of the same features (stats.fid_curve, fixed seed) and
     reports the extrapolated FID∞ with the fit's residual."""
     import pandas as pd
 
-    from vaebench import feature_metrics, metrics, stats
+    from vaebench.metrics import features, sets, spaces
 
     meta = _metrics_meta(mcfg, weights_cache, {"run": info, "sampler": sampler})
     dev = jobs._device()
     real = io.load_npy(reference_features)
-    fake = metrics.inception_features(x, weights_cache, dev, mcfg["batch_size"])
+    fake = features.extract("inception", x, weights_cache, dev, mcfg["batch_size"])
     subset = min(mcfg["kid"]["subset_size"], len(real), len(fake))
-    kid_mean, kid_std = feature_metrics.kid(
-        real, fake, subset, mcfg["kid"]["n_subsets"], seed=info["seed"]
-    )
-    precision, recall = feature_metrics.precision_recall(real, fake, mcfg["pr_k"], dev)
-    density, coverage = feature_metrics.density_coverage(real, fake, mcfg["dc_k"], dev)
-    sizes, fids = stats.fid_curve(real, fake, seed=info["seed"])
-    fid_inf, _, fid_inf_residual = stats.fid_infinity(sizes, fids)
+    s = sets.scores(real, fake, pr_k=mcfg["pr_k"], dc_k=mcfg["dc_k"], kid_subset=subset,
+                    kid_n=mcfg["kid"]["n_subsets"], seed=info["seed"], device=dev)  # fmt: skip
     meta["generation"] = {
         "features": "Inception-v3 pool3 (2048-d, the pytorch-fid weights)",
         "resize": "bilinear resize to 299 px",
@@ -175,27 +170,15 @@ def _set_level(info: dict, sampler: str, mcfg: dict, x, reference_features: str,
         "dc_k": mcfg["dc_k"],
         "kid_subset_size": subset,
         "kid_n_subsets": mcfg["kid"]["n_subsets"],
-        "fid_sizes": [int(n) for n in sizes],
+        "fid_sizes": s.pop("fd_sizes"),
         "fid_subset_seed": info["seed"],
         "reference": "dataset.n_reference images (CelebA: of the test partition, disjoint "
         "from the n_test reconstruction images), features computed once per study",
     }
-    row = {
-        **info,
-        "sampler": sampler,
-        "fid": feature_metrics.frechet_distance(real, fake),
-        "fid_inf": fid_inf,
-        "fid_inf_residual": fid_inf_residual,
-        "kid_mean": kid_mean,
-        "kid_std": kid_std,
-        "precision": precision,
-        "recall": recall,
-        "density": density,
-        "coverage": coverage,
-        "n_generated": len(fake),
-        "n_reference": len(real),
-        "kid_subset_size": subset,
-    }
+    s.pop("cmmd")  # not on Inception (CLIP's protocol: vaebench.jobs_spaces)
+    names = spaces.INCEPTION_COLUMNS
+    row = {**info, "sampler": sampler, **{names.get(k, k): v for k, v in s.items()}}
+    row.update(n_generated=len(fake), n_reference=len(real), kid_subset_size=subset)
     set_level = pd.DataFrame([row])
     set_level["beta"] = set_level["beta"].astype("float64")
     return set_level, meta
@@ -216,7 +199,8 @@ def generation_metrics(
     """The set-level metrics of a model's samples (`_set_level`) and their round-trip
     metrics: each sample reconstructed and scored as a test image is."""
     jobs._torch(threads)
-    from vaebench import metrics, models
+    from vaebench import models
+    from vaebench.metrics import images
 
     x = io.load_npy(samples)
     set_level, meta = _set_level(info, sampler, mcfg, x, reference_features, weights_cache)
@@ -224,7 +208,7 @@ def generation_metrics(
     net = models.load(model, dev)
     x_hat, post, meta["metrics"]["elbo"] = jobs._reconstruct(net, model, x, mcfg["elbo_samples"])
     loss = jobs._trained(model)["config"]["training"].get("reconstruction_loss")
-    learned = metrics.load_learned(weights_cache, dev, mcfg["dists"])
+    learned = images.load_learned(weights_cache, dev, mcfg["dists"])
     rt = per_image_frame(info, x, x_hat, post, learned, mcfg, reconstruction_loss=loss)
     rt.insert(5, "sampler", sampler)
     io.save_parquet(out_set, set_level, meta)

@@ -298,7 +298,7 @@ def mc_elbo_terms(
     """(nll_mc, kl_mc, mc_se) per image (nats, float64) from `n` draws z0 ~ q(z|x) (module
     doc); images are indices first, first+1, ... of the evaluated set. NaN where the family
     has no ELBO of this kind; kl_mc NaN where the KL is analytic; mc_se NaN when n == 1."""
-    from vaebench.pixel_metrics import bce_per_image  # one BCE formula for metrics and -ELBO
+    from vaebench.metrics.pixel import bce_per_image  # one BCE formula for metrics and -ELBO
 
     nan = torch.full((x.shape[0],), math.nan, dtype=torch.float64)
     mc = family(model).mc_kl

@@ -16,7 +16,6 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from vaebench import metric_registry as registry
 from vaebench.families import (  # noqa: F401 (re-exported)
     FAMILY,
     MODEL_ORDER,
@@ -24,10 +23,11 @@ from vaebench.families import (  # noqa: F401 (re-exported)
     SAMPLER_TITLES,
 )
 from vaebench.families import SAMPLERS as SAMPLER_ORDER
+from vaebench.metrics import registry
 
 VAE_SWEEP_LABEL = "VAE (β = 1)"
 
-# Which metrics exist, their names and which way is better: vaebench.metric_registry. Per-image
+# Which metrics exist, their names and which way is better: vaebench.metrics.registry. Per-image
 # metrics in table order (the original study's BCE MSE KL ELBO LPIPS SSIM GMSD, ours inserted,
 # then piq's formula-only perceptual metrics); the round-trip table's (images are compared with
 # each other there, so BCE excess, not BCE); set-level generation metrics, KID first.

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from vaebench import VaebenchError, metric_registry
-from vaebench.metric_files import checkpoint_note, seed_notes
+from vaebench import VaebenchError
+from vaebench.metrics import registry
+from vaebench.metrics.files import checkpoint_note, seed_notes
 from vaebench.names import (
     HIGHER_IS_BETTER,
     NO_DIRECTION,
@@ -38,7 +39,7 @@ from vaebench.names import (
 from vaebench.stats import crossed_paired, holm, holm_note
 
 # Quality metrics compared between images: BCE excess, not BCE (BCE ranks image content).
-DEFAULT_METRICS = metric_registry.COMPARED  # every image metric but BCE (see BCE_EXCESS_NOTE)
+DEFAULT_METRICS = registry.COMPARED  # every image metric but BCE (see BCE_EXCESS_NOTE)
 PAIRS = ("default", "adjacent", "all")
 ALPHA = 0.05  # the verdicts' level, after Holm's correction (vaebench.findings says it too)
 

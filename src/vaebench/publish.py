@@ -31,15 +31,16 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from vaebench import VaebenchError, families, io, metric_registry, safe_weights
+from vaebench import VaebenchError, families, io, safe_weights
+from vaebench.metrics import registry
 
 PYTHAE_FILES = ("model.pt", "model_config.json", "environment.json")
 NETWORKS = ("encoder.pkl", "decoder.pkl", "discriminator.pkl")
 TOKEN_HELP = "set HF_TOKEN or run `hf auth login` (formerly `huggingface-cli login`)"
 # How the card names metrics: (model-index type, display name), from the metric registry.
 CARD_METRICS = {
-    m.key: ("kid" if m.key == "kid_mean" else m.key, metric_registry.card_name(m.key))
-    for m in metric_registry.REGISTRY
+    m.key: ("kid" if m.key == "kid_mean" else m.key, registry.card_name(m.key))
+    for m in registry.REGISTRY
     if m.key != "fid_inf_residual"
 }
 def _tags(model: str) -> list[str]:
@@ -197,7 +198,7 @@ def card_text(params: dict[str, Any], summary: dict[str, Any], trained: dict[str
     weights_note = "" if summary["weights_official"] else (
         "\n> **Stand-in metric weights.** This run was scored with randomly initialised "
         "LPIPS/DISTS/Inception weights (`weights.allow_random`, as the offline demo does), so "
-        f"{metric_registry.LEARNED_TEXT} are meaningless and are left out of this card.\n"
+        f"{registry.LEARNED_TEXT} are meaningless and are left out of this card.\n"
     )  # fmt: skip
     install = [f"torch=={versions.get('torch', '2.14.1')}",
                f"pythae=={versions.get('pythae', '0.1.2')}"]  # fmt: skip

@@ -22,7 +22,7 @@ import pandas as pd
 from vaebench.cells import METRIC_KEYS, auto_footnotes, display, mask_stand_in
 from vaebench.config import TABLE_FORMATS
 from vaebench.io import atomic_path, provenance, save_parquet
-from vaebench.metric_files import settings_footnotes
+from vaebench.metrics.files import settings_footnotes
 from vaebench.names import STAND_IN, WEIGHTS_WARNING, metric_base
 
 # Columns repeated in every LaTeX column block.

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vaebench import VaebenchError, families
+from vaebench.metrics import spaces
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -27,6 +28,9 @@ def load() -> dict:
     props["models"]["items"]["enum"] = list(families.MODEL_ORDER)
     props["sampling"]["properties"]["samplers"]["items"]["enum"] = list(families.SAMPLERS)
     props["sampling"]["properties"]["samplers"]["default"] = list(families.SAMPLERS)
+    spaces_prop = props["metrics"]["properties"]["feature_spaces"]
+    spaces_prop["items"]["enum"] = list(spaces.KEYS)
+    spaces_prop["contains"] = {"const": spaces.INCEPTION}
     for fam in families.REGISTRY:  # families registered outside the registry file
         if fam.key not in props and fam.schema is not None:
             props[fam.key] = {"default": {}, **fam.schema}

@@ -306,7 +306,7 @@ def fid_curve(
     as the least-squares fit of `fid_infinity` assumes) and compute FID against the full
     reference set. Features are computed once by the caller; only subsets are drawn here.
     The default sizes (`default_sizes`) end at N = len(f_fake), whose value is FID@N.
-    `frechet(f_real, f_fake_subset)` may be given (e.g. feature_metrics.frechet_distance); the
+    `frechet(f_real, f_fake_subset)` may be given (e.g. metrics.sets.frechet_distance); the
     default factors the reference covariance once and reuses it for every size.
     Returns (sizes, fids).
     """

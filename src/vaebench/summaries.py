@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vaebench import VaebenchError
-from vaebench.metric_files import (
+from vaebench.metrics.files import (
     checkpoint_note,
     elbo_note,
     frame_metadata,
@@ -189,6 +189,9 @@ def reconstruction_table(
 
 
 # -- set-level generation metrics -----------------------------------------------------------
+# the columns reported beside a set metric: KID's spread over subsets, FID∞'s fit residual
+_SPREAD = {"kid_mean": "kid_std", "kd_mean": "kd_std"}
+_RESIDUAL = {"fid_inf": "fid_inf_residual", "fd_inf": "fd_inf_residual"}
 
 
 def _set_level_summary(sub: pd.DataFrame, metrics: Sequence[str], where: str) -> dict[str, Any]:
@@ -213,17 +216,47 @@ def _set_level_summary(sub: pd.DataFrame, metrics: Sequence[str], where: str) ->
             row[c] = float(values[0])
     for m in metrics:
         row[m] = row[f"{m}_lo"] = row[f"{m}_hi"] = np.nan
-        if m == "kid_mean":
-            row["kid_std"] = np.nan
-        if m == "fid_inf":
-            row["fid_inf_residual"] = np.nan
+        for extra in (_SPREAD.get(m), _RESIDUAL.get(m)):
+            if extra:
+                row[extra] = np.nan
         if m in live and live[m].notna().any():
             row[m], row[f"{m}_lo"], row[f"{m}_hi"] = seed_interval(live[m].to_numpy(np.float64))
-    if "kid_std" in row and "kid_std" in live and live["kid_std"].notna().any():
-        row["kid_std"] = float(np.sqrt(np.nanmean(live["kid_std"].to_numpy(np.float64) ** 2)))
-    if "fid_inf_residual" in live and live["fid_inf_residual"].notna().any():
-        row["fid_inf_residual"] = float(live["fid_inf_residual"].mean())
+    for spread in _SPREAD.values():
+        if spread in row and spread in live and live[spread].notna().any():
+            row[spread] = float(np.sqrt(np.nanmean(live[spread].to_numpy(np.float64) ** 2)))
+    for residual in _RESIDUAL.values():
+        if residual in row and residual in live and live[residual].notna().any():
+            row[residual] = float(live[residual].mean())
     return row
+
+
+def set_level_rows(
+    set_level: pd.DataFrame, metrics: Sequence[str], vae_in_sweep: bool
+) -> tuple[pd.DataFrame, list[str]]:
+    """One row per model/β/sampler of one-row-per-run-and-sampler set-level metrics: each
+    metric's mean and t interval over seeds (_set_level_summary), with the notes of rows
+    merged by the β sweep (names.sweep_rows)."""
+    key = ["model", "beta", "sampler"]
+    _require(set_level, ["run", "seed", *key], "set-level generation metrics")
+    _check_unique(set_level, ["run", "sampler"], "set-level generation metrics")
+    set_level, merged = sweep_rows(set_level, vae_in_sweep)
+    metrics = [m for m in metrics if m in set_level]
+    rows = []
+    for k, sub in set_level.groupby(key, dropna=False, sort=False):
+        model, beta, sampler = k[0], float(k[1]), k[2]
+        stats = _set_level_summary(sub, metrics, f"{model}/{beta}/{sampler}")
+        fam = str(sub["family"].iloc[0]) if "family" in sub else FAMILY.get(model, model)
+        rows.append(
+            {
+                "model": model,
+                "family": fam,
+                "beta": beta,
+                "sampler": sampler,
+                "in_sweep": bool(sub["in_sweep"].iloc[0]),
+                **stats,
+            }
+        )
+    return pd.DataFrame(rows), merged
 
 
 def generation_table(
@@ -249,26 +282,8 @@ def generation_table(
         vae_in_sweep = any((m == "beta_vae").any() for m in models)
     parts, merged = [], []
     if set_level is not None and len(set_level):
-        _require(set_level, ["run", "seed", *key], "set-level generation metrics")
-        _check_unique(set_level, ["run", "sampler"], "set-level generation metrics")
-        set_level, merged = sweep_rows(set_level, vae_in_sweep)
-        metrics = [m for m in SET_METRICS if m in set_level]
-        rows = []
-        for k, sub in set_level.groupby(key, dropna=False, sort=False):
-            model, beta, sampler = k[0], float(k[1]), k[2]
-            stats = _set_level_summary(sub, metrics, f"{model}/{beta}/{sampler}")
-            fam = str(sub["family"].iloc[0]) if "family" in sub else FAMILY.get(model, model)
-            rows.append(
-                {
-                    "model": model,
-                    "family": fam,
-                    "beta": beta,
-                    "sampler": sampler,
-                    "in_sweep": bool(sub["in_sweep"].iloc[0]),
-                    **stats,
-                }
-            )
-        parts.append(pd.DataFrame(rows))
+        rows, merged = set_level_rows(set_level, SET_METRICS, vae_in_sweep)
+        parts.append(rows)
     if roundtrip is not None and len(roundtrip):
         rt = _per_image_table(roundtrip, roundtrip_metrics, key, ROUNDTRIP_PREFIX, vae_in_sweep)
         merged = merged or rt.attrs["footnotes"][1:]

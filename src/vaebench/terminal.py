@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vaebench.config import LAYOUT_HELP, study_dir
-from vaebench.metric_registry import LEARNED_TEXT
+from vaebench.metrics.registry import LEARNED_TEXT
 
 STAND_IN = (
     "vaebench: WARNING: the LPIPS/DISTS/FID weights are randomly initialised STAND-INS, not the "
@@ -85,7 +85,7 @@ def weights_warning(config: dict[str, Any]) -> str | None:
     """A one-line warning, at parse time (a dry run too), when the official LPIPS/Inception
     files are not in the weights cache and stand-ins are not allowed: the stage_weights job
     will need the network."""
-    from vaebench.metrics_weights import OFFLINE_HINT, needed, weight_path
+    from vaebench.metrics.weights import OFFLINE_HINT, needed, weight_path
 
     if config["weights"]["allow_random"] or weights_official(config):
         return None

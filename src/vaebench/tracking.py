@@ -31,12 +31,13 @@ import math
 from pathlib import Path
 from typing import Any
 
-from vaebench import VaebenchError, io, metric_registry, tracking_mlflow, tracking_wandb
+from vaebench import VaebenchError, io, tracking_mlflow, tracking_wandb
+from vaebench.metrics import registry
 
 # history.parquet columns that identify a row rather than measure something
 HISTORY_KEYS = ("run", "epoch")
 # the set-level metrics (and KID's spread) that the trackers log, from the metric registry
-GENERATION_METRICS = (*metric_registry.SET, "kid_std")
+GENERATION_METRICS = (*registry.SET, "kid_std")
 
 
 # --- reading the artifacts ------------------------------------------------------------------

@@ -40,6 +40,11 @@ OUTSIDE_MODELS = [e for e in EVALUATED if e.kind != "samples"]
 SUPPLIED = [e for e in EVALUATED if e.kind == "samples"]
 # every run with a model to reconstruct and sample from: trained, then evaluated
 MODEL_RUNS = RUNS + OUTSIDE_MODELS
+# the feature spaces beyond Inception, each with its own jobs (spaces.smk)
+SPACES = vb.extra_spaces(config)
+SPACE_PATTERN = vb.SPACE_PATTERN
+# the samplers of set-level metrics: every model sampler, and an `evaluate:` samples entry's
+SET_SAMPLER_PATTERN = "|".join([*vb.SAMPLER_ORDER, vb.outside.SUPPLIED])
 # Every output of this study goes under results/<study>/.
 STUDY = vb.study_dir(config)
 DATA = f"{STUDY}/data"
@@ -104,6 +109,10 @@ def generation_metric_params(wildcards):
     return vb.generation_metric_params(config)
 
 
+def space_metric_params(wildcards):
+    return vb.space_metric_params(config)
+
+
 # (hub entries are fetched after parsing: their samplers' grids show if another run uses them)
 SAMPLERS_USED = [
     s
@@ -118,9 +127,21 @@ SAMPLERS_USED = [
 
 def metric_files(kind):
     """Every run's reconstruction / generation_<sampler> / roundtrip_<sampler> Parquet
-    (trained, then evaluated runs; the samples entries' generation_supplied)."""
+    (trained, then evaluated runs; the samples entries' generation_supplied), or with kind
+    "spaces" every <space>_<sampler> Parquet of the feature spaces beyond Inception."""
     if kind == "reconstruction":
         return [f"{STUDY}/metrics/{r.id}/reconstruction.parquet" for r in MODEL_RUNS]
+    if kind == "spaces":
+        return [
+            f"{STUDY}/metrics/{r.id}/{space}_{s}.parquet"
+            for r in map(resolved, MODEL_RUNS)
+            for s in vb.samplers(config, r)
+            for space in SPACES
+        ] + [
+            f"{STUDY}/metrics/{e.id}/{space}_{vb.outside.SUPPLIED}.parquet"
+            for e in SUPPLIED
+            for space in SPACES
+        ]
     files = [
         f"{STUDY}/metrics/{r.id}/{kind}_{s}.parquet"
         for r in map(resolved, MODEL_RUNS)
@@ -160,6 +181,7 @@ def metric_outputs(run):
     out = [f"{base}/reconstruction.parquet"]
     for s in vb.samplers(config, run):
         out += [f"{base}/generation_{s}.parquet", f"{base}/roundtrip_{s}.parquet"]
+        out += [f"{base}/{space}_{s}.parquet" for space in SPACES]
     return out
 
 
@@ -168,8 +190,9 @@ def all_outputs():
     for run in map(resolved, MODEL_RUNS):
         out += run_outputs(run) + metric_outputs(run)
     out += [
-        f"{STUDY}/metrics/{e.id}/generation_{vb.outside.SUPPLIED}.parquet"
+        f"{STUDY}/metrics/{e.id}/{kind}_{vb.outside.SUPPLIED}.parquet"
         for e in SUPPLIED
+        for kind in ["generation", *SPACES]
     ]
     out += vb.track_outputs(config, RUNS)  # share.smk: tracking records, when on
     out += vb.publish_outputs(config, RUNS)  # share.smk: Hub folders, when on
@@ -178,7 +201,13 @@ def all_outputs():
 
 
 # --- aggregate outputs: tables and figures ----------------------------------------------
-TABLE_NAMES = ["reconstruction", "generation", "metric_agreement", "paired_comparisons"]
+TABLE_NAMES = [
+    "reconstruction",
+    "generation",
+    "feature_spaces",
+    "metric_agreement",
+    "paired_comparisons",
+]
 TABLE_EXTS = list(vb.TABLE_FORMATS)
 TABLES = expand(
     f"{STUDY}/tables/{{name}}.{{ext}}",
@@ -333,6 +362,29 @@ def generation_metrics_runtime(wildcards, attempt):
     n = _images(config["sampling"]["n_samples"])
     passes = 2 + config["metrics"]["elbo_samples"]
     return _minutes(n / GPU_INCEPTION_RATE + passes * n / GPU_TRAIN_RATE, attempt)
+
+
+# The feature spaces' networks, images per minute on a GPU and the model's memory: scaled from
+# Inception's rate by forward FLOPs (Inception at 299 px ~6 GFLOP, DINOv2 ViT-S/14 at 224 px
+# ~6, ViT-L/14 ~80, CLIP ViT-L/14 at 336 px ~190), not measured; pessimistic like the rest.
+SPACE_GPU_RATE = {"dinov2_vits14": 12_000, "dinov2_vitl14": 1_000, "clip_vitl14_336": 400}
+SPACE_MODEL_MB = {"dinov2_vits14": 300, "dinov2_vitl14": 2_500, "clip_vitl14_336": 3_500}
+
+
+def space_reference_runtime(wildcards, attempt):
+    n = config["dataset"]["n_reference"]
+    return _minutes(n / SPACE_GPU_RATE[wildcards.space], attempt)
+
+
+def space_metrics_runtime(wildcards, attempt):
+    # features of the samples (the resize to the network's size makes the cost per image
+    # independent of the dataset's), then the k-NN and kernel sums, small beside them
+    n = config["sampling"]["n_samples"]
+    return _minutes(n / SPACE_GPU_RATE[wildcards.space], attempt)
+
+
+def space_mem_mb(wildcards, attempt):
+    return eval_mem_mb(wildcards, attempt) + attempt * SPACE_MODEL_MB[wildcards.space]
 
 
 def eval_mem_mb(wildcards, attempt):

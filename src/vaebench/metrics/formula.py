@@ -14,7 +14,7 @@ function on the candidate clamped to [0, 1] with data_range 1, per image, at piq
   fsimc    piq.fsim with chromatic=True (FSIMc), similarity; 4 scales, 4 orientations;
   ms_gmsd  a deviation; piq's 4 scale weights need >= 2^4 + 1 = 17 px; luminance only
            (chromatic=False, as MS-GMSD is published; MS-GMSDc adds the chroma).
-Which way is better, labels and notes: vaebench.metric_registry.
+Which way is better, labels and notes: vaebench.metrics.registry.
 """
 
 from __future__ import annotations

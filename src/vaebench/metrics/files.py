@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vaebench import VaebenchError, families, metric_registry
+from vaebench import VaebenchError, families
 from vaebench.io import read_parquet_metadata
+from vaebench.metrics import registry
 from vaebench.names import SET_METRICS, metric_name
 from vaebench.stats import ONE_SEED_NOTE, SEED_INTERVAL_NOTE
 
@@ -135,7 +136,7 @@ def settings_footnotes(settings: dict[str, Any], columns: Iterable[str] | None =
             continue  # versions stay in the metadata; the −ELBO note has its standard error
         if keep is not None and name not in keep:
             continue
-        registered = metric_registry.note(name, s)
+        registered = registry.note(name, s)
         if registered is not None:
             notes.append(registered)
         else:

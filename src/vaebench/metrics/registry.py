@@ -13,7 +13,8 @@ Kinds:
           vaebench.metrics.reconstruction_metrics;
   model   per image, from the model itself (KL, the Monte Carlo −ELBO, the training
           objective), computed by the reconstruct job;
-  set     set-level, on a feature space (generation metrics);
+  set     set-level, on Inception (the generation table's FID, KID, ...);
+  space   set-level on any feature space (the feature_spaces table, vaebench.metrics.spaces);
   info    a number reported beside a set metric (a fit's residual, a spread).
 
 A footnote (`note`) may name settings from the metric's Parquet metadata in braces, e.g.
@@ -33,7 +34,7 @@ class Metric:
     kind: str  # image | model | set | info
     reference: str
     units: str | None = None
-    weights: tuple[str, ...] = ()  # weight files it needs (vaebench.metrics_weights)
+    weights: tuple[str, ...] = ()  # weight files it needs (vaebench.metrics.weights)
     note: str | None = None
     card: str | None = None  # the model card's name, when it needs more than the label
     compared: bool = False  # in the default paired comparisons and metric agreement
@@ -107,6 +108,19 @@ REGISTRY: tuple[Metric, ...] = (
            weights=("inception",), card="density (Inception pool3)"),
     Metric("coverage", "coverage", "higher", "set", "Naeem et al. 2020, k-NN; prdc 0.2",
            weights=("inception",), card="coverage (Inception pool3)"),
+    # set-level on any feature space (the feature_spaces table; metrics.spaces), beside
+    # precision, recall, density and coverage above; on Inception they are FID, FID∞ and KID
+    Metric("fd", "FD", "lower", "space", "Fréchet distance of the space's features (FID's "
+           "formula)", weights=("the space's",)),
+    Metric("fd_inf", "FD∞", "lower", "space", "FD(N) = FD∞ + k/N, as FID∞",
+           weights=("the space's",)),
+    Metric("kd_mean", "KD", "lower", "space", "KID's unbiased MMD² on the space's features",
+           weights=("the space's",)),
+    Metric("cmmd", "CMMD", "lower", "space", "Jayasumana et al. 2024; google-research/cmmd's "
+           "estimator on CLIP ViT-L/14@336", weights=("clip_vitl14_336",),
+           note="CMMD: 1000 · MMD² with a Gaussian kernel (σ = 10) on L2-normalised CLIP "
+           "ViT-L/14@336 image embeddings, google-research/cmmd's estimator (kernel means "
+           "with the diagonal); computed on CLIP only, its protocol: blank on other spaces."),
     Metric("fid_inf_residual", "FID∞ fit RMS", None, "info", "RMS residual of the FID∞ fit",
            weights=("inception",)),
     Metric("kid_std", "KID std", None, "info", "KID's std over subsets",
@@ -117,6 +131,8 @@ BY_KEY = {m.key: m for m in REGISTRY}
 PER_IMAGE = tuple(m.key for m in REGISTRY if m.kind in ("image", "model"))
 IMAGE = tuple(m.key for m in REGISTRY if m.kind == "image")
 SET = tuple(m.key for m in REGISTRY if m.kind == "set")
+# the feature_spaces table's columns: FD, FD∞, KD, then the k-NN metrics, then CMMD
+SPACE = ("fd", "fd_inf", "kd_mean", "precision", "recall", "density", "coverage", "cmmd")
 COMPARED = tuple(m.key for m in REGISTRY if m.compared)
 ROUNDTRIP = tuple(m.key for m in REGISTRY if m.roundtrip)
 HIGHER_IS_BETTER = frozenset(m.key for m in REGISTRY if m.better == "higher")
@@ -131,7 +147,7 @@ UNITS = {m.key: m.units for m in REGISTRY if m.units}
 
 
 def markdown_table() -> str:
-    """The README's table of metrics (`python -m vaebench.metric_registry` prints it)."""
+    """The README's table of metrics (`python -m vaebench.metrics.registry` prints it)."""
     arrow = {"higher": "↑", "lower": "↓", None: ""}
     rows = ["| key | metric | better | kind | weights | reference | human ρ TID2013 / KADID |",
             "|:---|:---|:---:|:---|:---|:---|:---|"]  # fmt: skip

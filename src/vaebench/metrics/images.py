@@ -1,6 +1,6 @@
 """Image metrics: per-image reconstruction metrics and set-level generation metrics.
 
-The only module that imports lpips, and with vaebench.formula_metrics (HaarPSI, MDSI, VSI,
+The only module that imports lpips, and with vaebench.metrics.formula (HaarPSI, MDSI, VSI,
 FSIMc, MS-GMSD, also computed here per image) the only ones that import piq. Images are
 N x 3 x H x W arrays (numpy, memmap or torch); uint8 is divided by 255, float must already
 be in [0, 1]. The candidate image is clamped to [0, 1] before any metric: piq asserts the
@@ -32,7 +32,7 @@ Per-image columns (float64), candidate x_hat against reference x:
   ssim     piq.ssim's numbers: data_range=1, Gaussian kernel 11 / sigma 1.5, k1=0.01,
            k2=0.03, mean over channels. piq's automatic downsampling starts at 384 px, so at
            64 px this equals skimage structural_similarity(gaussian_weights=True, sigma=1.5,
-           use_sample_covariance=False, data_range=1). Computed by pixel_metrics.ssim_cs
+           use_sample_covariance=False, data_range=1). Computed by pixel.ssim_cs
            (separable window as two matrix products, ~2x faster than piq's grouped
            convolution on CPU); the tests hold it to piq.ssim and scikit-image.
   ms_ssim  piq.multi_scale_ssim's numbers, data_range=1, with a configurable kernel and number
@@ -43,7 +43,7 @@ Per-image columns (float64), candidate x_hat against reference x:
            (piq renormalises any weights it is given). Tested against piq.multi_scale_ssim.
   gmsd     piq.gmsd's numbers, data_range=1: YIQ luminance, 2x2 average pooling (zero-padded
            when odd), Prewitt gradients (zero padding), t = 170/255^2. Computed by
-           pixel_metrics.gmsd (only the luminance, both images through one convolution:
+           pixel.gmsd (only the luminance, both images through one convolution:
            ~2.5x faster than piq, which converts all three YIQ channels and checks its
            inputs); the tests hold it to piq.gmsd. piq takes the population std of the
            similarity map (divides by n, not n - 1): ~0.05% below the authors' MATLAB GMSD
@@ -56,9 +56,8 @@ Per-image columns (float64), candidate x_hat against reference x:
            (weights.pt, which torchmetrics ships: sha256 DISTS_AB_SHA256). A distance: 0 for
            identical images. piq.DISTS computes the same numbers from the same files (tested).
 
-Generation metrics work on Inception pool3 features (pytorch-fid's weights, through piq):
-`inception_features` here, FID, KID and precision/recall on the features in
-`vaebench.feature_metrics`.
+Set-level generation metrics: vaebench.metrics.features (feature extractors) and
+vaebench.metrics.sets (formulas).
 """
 
 from __future__ import annotations
@@ -66,7 +65,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-import warnings
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -76,29 +74,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vaebench import VaebenchError, formula_metrics, metric_registry
-from vaebench import pixel_metrics as px
+from vaebench import VaebenchError
 from vaebench.io import sha256_file
-from vaebench.metrics_weights import (
+from vaebench.metrics import formula, registry
+from vaebench.metrics import pixel as px
+from vaebench.metrics.pixel import GMSD_T, SSIM_KERNEL, SSIM_SIGMA
+from vaebench.metrics.weights import (
     ALEXNET,
-    INCEPTION,
     VGG16,
-    WeightFile,
-    hub_dir,
-    require_weights,
+    offline_load,
 )
-from vaebench.pixel_metrics import GMSD_T, SSIM_KERNEL, SSIM_SIGMA
 
 if TYPE_CHECKING:  # lpips and piq import torchvision (~2 s): only the jobs that use them pay
     import lpips
-    from piq.feature_extractors import InceptionV3
     from torchmetrics.functional.image.dists import DISTSNetwork
 
 # the per-image columns this module computes, in the registry's order
-METRIC_COLUMNS = metric_registry.IMAGE
+METRIC_COLUMNS = registry.IMAGE
 MS_SSIM_PAPER_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 PSNR_EPS = 1e-8  # piq.psnr's constant
-FEATURE_DIM = 2048
 # the authors' DISTS α and β (github.com/dingkeyan93/DISTS, weights.pt), as torchmetrics ships it
 DISTS_AB_SHA256 = "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218"
 
@@ -141,7 +135,10 @@ def check_ms_ssim(kernel: int, scales: int, height: int, width: int) -> None:
 
 
 def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3, dists: bool = True) -> dict:
-    """Everything that defines the numbers, for Parquet metadata and table headers."""
+    """Everything that defines the numbers, for Parquet metadata and table headers.
+
+    The tables refuse to mix files whose settings differ, so this text is kept verbatim
+    across refactors: "vaebench.pixel_metrics" is today's vaebench.metrics.pixel."""
     return {
         "input": "x_hat clamped to [0, 1]; uint8 / 255",
         "bce": "sum over C*H*W of torch binary_cross_entropy's terms, logs clamped at -100, "
@@ -179,42 +176,14 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3, dists: bo
         "dists": {"impl": "torchmetrics DISTSNetwork", "trunk": VGG16.name,
                   "alpha_beta_sha256": DISTS_AB_SHA256, "input_range": [0, 1]}
         if dists else {"computed": False, "switch": "metrics.dists"},
-        **{k: {"impl": f"piq ({metric_registry.BY_KEY[k].reference})", "data_range": 1.0, **v}
-           for k, v in formula_metrics.SETTINGS.items()},
+        **{k: {"impl": f"piq ({registry.BY_KEY[k].reference})", "data_range": 1.0, **v}
+           for k, v in formula.SETTINGS.items()},
         "versions": {p: metadata.version(p)
                      for p in ("lpips", "piq", "torch", "torchmetrics", "torchvision")},
     }
 
 
 # ---------------------------------------------------------------------------- networks
-
-
-def _bad_weights(path: Path, wf: WeightFile, err: Exception) -> VaebenchError:
-    first = (str(err).strip().splitlines() or [""])[0][:200]
-    return VaebenchError(
-        f"{path} could not be loaded as the {wf.purpose} ({type(err).__name__}: {first}); "
-        f"delete it and run `snakemake --cores 1 stage_weights`, or put the file from {wf.url} "
-        f"there"
-    )
-
-
-@contextlib.contextmanager
-def _offline_load(cache: str | os.PathLike, wf: WeightFile) -> Iterator[None]:
-    """Load library weights from our cache only; a bad file becomes a one-line error.
-
-    The file is checked first, so torch.hub finds it cached and never tries to download.
-    torchvision's deprecation warnings (lpips and piq still pass `pretrained=`) are muted.
-    """
-    path = require_weights(cache, wf)
-    with hub_dir(cache), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            yield
-        except VaebenchError:
-            raise
-        except Exception as e:  # unpickling, zip or state-dict mismatch: all mean a bad file
-            raise _bad_weights(path, wf, e) from e
 
 
 def load_lpips(cache: str | os.PathLike, device: str | torch.device = "cpu") -> lpips.LPIPS:
@@ -224,7 +193,7 @@ def load_lpips(cache: str | os.PathLike, device: str | torch.device = "cpu") -> 
     """
     import lpips
 
-    with _offline_load(cache, ALEXNET):
+    with offline_load(cache, ALEXNET):
         model = lpips.LPIPS(net="alex", version="0.1", verbose=False)
     # channels-last: the AlexNet convolutions run ~1.3x faster on CPU in that layout
     model = model.to(device, memory_format=torch.channels_last)
@@ -240,7 +209,7 @@ def load_dists(cache: str | os.PathLike, device: str | torch.device = "cpu") -> 
     if sha256_file(ab) != DISTS_AB_SHA256:
         raise VaebenchError(f"{ab}: not the DISTS authors' α, β (sha256 {DISTS_AB_SHA256}); "
                             "reinstall torchmetrics==1.9.0")  # fmt: skip
-    with _offline_load(cache, VGG16):
+    with offline_load(cache, VGG16):
         model = dists.DISTSNetwork(load_weights=True)
     return model.to(device).eval().requires_grad_(False)
 
@@ -256,21 +225,6 @@ def load_learned(
 def dists_pair(model: DISTSNetwork, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
     """DISTS per image for inputs in [0, 1] (torchmetrics' forward, one value per image)."""
     return model(x0, x1).reshape(-1)
-
-
-def load_inception(cache: str | os.PathLike, device: str | torch.device = "cpu") -> InceptionV3:
-    """piq's FID Inception (pytorch-fid weights) returning pool3 features, in eval mode.
-
-    It resizes inputs to 299 x 299 (bilinear, align_corners=False) and maps [0, 1] to
-    [-1, 1] itself, as pytorch-fid does.
-    """
-    from piq.feature_extractors import InceptionV3
-
-    with _offline_load(cache, INCEPTION):
-        model = InceptionV3(output_blocks=[3], resize_input=True, normalize_input=True)
-    # channels-last: ~1.5x faster on CPU (the 299 px convolutions dominate)
-    model = model.to(device, memory_format=torch.channels_last)
-    return model.eval().requires_grad_(False)
 
 
 # ---------------------------------------------------------------------------- per image
@@ -355,16 +309,16 @@ def reconstruction_metrics(
     _check_images(x, x_hat)
     n, _, h, w = x.shape
     check_ms_ssim(ms_ssim_kernel, ms_ssim_scales, h, w)
-    if min(h, w) < formula_metrics.MIN_SIDE:
+    if min(h, w) < formula.MIN_SIDE:
         raise VaebenchError(
             f"config key dataset.image_size: MS-GMSD and HaarPSI need images of at least "
-            f"{formula_metrics.MIN_SIDE} px, got {h}x{w}; use 32 px or more"
+            f"{formula.MIN_SIDE} px, got {h}x{w}; use 32 px or more"
         )
     scale_weights = torch.tensor(ms_ssim_weights(ms_ssim_scales), device=device)
     learned.lpips.eval()
     clock = _Clock(timings, device)
     out = {k: np.empty(n, dtype=np.float64) for k in METRIC_COLUMNS}
-    formula = formula_metrics.functions()
+    formulas = formula.functions()
     for i in range(0, n, batch_size):
         ref = _unit(x[i : i + batch_size], device, "x")
         rec = _unit(x_hat[i : i + batch_size], device, "x_hat").clamp_(0, 1)
@@ -391,29 +345,9 @@ def reconstruction_metrics(
                   else torch.full((len(rec),), float("nan")))  # fmt: skip
         values = dict(bce=bce, bce_excess=bce_excess, mse=mse, psnr=psnr, ssim=ssim,
                       ms_ssim=ms_ssim, gmsd=gmsd, lpips=lp, dists=ds)  # fmt: skip
-        for key, fn in formula.items():
+        for key, fn in formulas.items():
             with clock(key):
                 values[key] = fn(rec, ref)
         for k in METRIC_COLUMNS:
             out[k][i : i + len(values[k])] = values[k].double().cpu().numpy()
     return pd.DataFrame(out)
-
-
-# ---------------------------------------------------------------------------- generation
-
-
-@torch.inference_mode()
-def inception_features(
-    images, cache: str | os.PathLike, device: str | torch.device = "cpu", batch_size: int = 32
-) -> np.ndarray:
-    """Pool3 features (N, 2048) float64 of N x 3 x H x W images, as pytorch-fid computes them.
-
-    Slow on CPU (~8 images/s at 64 -> 299 px on 2 cores here): keep N small off a GPU.
-    """
-    _check_images(images)
-    model = load_inception(cache, device)
-    feats = [np.empty((0, FEATURE_DIM))]
-    for i in range(0, len(images), batch_size):
-        batch = _unit(images[i : i + batch_size], device, "x_hat").clamp_(0, 1)
-        feats.append(model(batch)[0].flatten(1).double().cpu().numpy())
-    return np.concatenate(feats)
