@@ -109,6 +109,23 @@ def test_switching_a_metric_on_reruns_only_metric_jobs_and_tables(tiny_study):
     assert not [f for f in todo if not any(k in f for k in kept)], sorted(todo)
 
 
+def test_adding_a_feature_space_adds_its_jobs_and_reruns_only_the_tables(tiny_study):
+    """metrics.feature_spaces + DINOv2 plans its weights, its reference features, one file per
+    run and sampler, and the tables and figures: no other metric job reruns, and the order of
+    the list does not matter (the jobs follow the registry's order)."""
+    cfg = copy.deepcopy(TINY)
+    cfg["metrics"]["feature_spaces"] = ["dinov2_vits14", "inception"]
+    todo = pending(tiny_study, cfg)
+    assert "results/tiny/weights/dinov2_vits14.json" in todo
+    assert "results/tiny/metrics/reference_features_dinov2_vits14.npy" in todo
+    assert "results/tiny/metrics/vae/seed~0/dinov2_vits14_gmm.parquet" in todo
+    assert "results/tiny/tables/feature_spaces.md" in todo
+    new = ("/dinov2_vits14", "_dinov2_vits14", "/tables/", "/figures/")
+    assert not [f for f in todo if not any(k in f for k in new)], sorted(todo)
+    cfg["metrics"]["feature_spaces"] = ["inception", "dinov2_vits14"]
+    assert pending(tiny_study, cfg) == todo
+
+
 def test_changing_epochs_retrains_everything(tiny_study):
     cfg = copy.deepcopy(TINY)
     cfg["training"]["epochs"] = 3

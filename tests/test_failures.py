@@ -108,7 +108,7 @@ def test_study_config_without_weights_stops_naming_the_file(tmp_path):
     assert out.returncode != 0
     line = next(x for x in out.stderr.splitlines() if x.startswith("vaebench: missing"))
     assert "alexnet-owt-7be5be79.pth" in line and "pt_inception" in line  # every missing file
-    assert "stage_weights" in line and "weights.allow_random: true" in line  # the way offline
+    assert "cores 1 weights" in line and "weights.allow_random: true" in line  # the way offline
     dry = smk(tmp_path, cfg, "-n", check=False)  # a dry run warns before anything runs
     warned = [x for x in dry.stderr.splitlines() if x.startswith("vaebench: warning: pretrained")]
     assert len(warned) == 1 and "weights.allow_random: true" in warned[0]

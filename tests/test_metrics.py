@@ -19,9 +19,9 @@ from skimage import data
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from vaebench import VaebenchError
+from vaebench.metrics import features, registry
 from vaebench.metrics import images as M
 from vaebench.metrics import pixel as px
-from vaebench.metrics import registry
 from vaebench.metrics import sets as FM
 from vaebench.metrics.standins import write_random_weights
 
@@ -258,7 +258,7 @@ def test_metric_settings_record_versions_and_ms_ssim():
 
 
 def test_inception_features_offline(crops, weights_cache):
-    feats = M.inception_features(crops[:3], weights_cache, batch_size=2)
+    feats = features.extract("inception", crops[:3], weights_cache, batch_size=2)
     assert feats.shape == (3, 2048) and feats.dtype == np.float64 and np.isfinite(feats).all()
     assert feats.std(0).max() > 0  # random weights still separate different images
     assert abs(FM.frechet_distance(feats, feats)) < 1e-6

@@ -7,6 +7,10 @@ class the family registry lacks (CIWAE, Pythae's default networks), the VAE's ow
 a samples entry, and a folder of ten PNG images (fewer than n_samples). What each must give
 is what the original run gave, bitwise on this machine (the same functions, batches,
 threads and device), and the bad entries fail in one line before anything runs.
+
+This copy also runs DISTS and the feature spaces beyond Inception (DINOv2 ViT-S/14 and CLIP
+ViT-L/14@336, on stand-ins), so that their real jobs' files are checked here: one copy of
+the study for all of them, to keep the suite short.
 """
 
 from __future__ import annotations
@@ -28,10 +32,12 @@ pytestmark = pytest.mark.e2e
 REPO = "someone/published-vae"
 COMMIT = "1" * 40
 IDS = ("run", "model", "family", "beta", "seed", "image", "sampler", "evaluated", "family_key")
-# DISTS on (the tiny study has it off): every number below, DISTS's included, comes from
-# the real jobs' Parquet files, with VGG16 staged by the real stage_weights job
+# DISTS and two more feature spaces on (the tiny study has neither): every number below comes
+# from the real jobs' Parquet files, with the weights staged by the real staging jobs
+SPACES = ["dinov2_vits14", "clip_vitl14_336"]
 BASE = {**TINY, "sampling": {**TINY["sampling"], "samplers": ["gmm"]},
-        "metrics": {**TINY["metrics"], "dists": True}}  # fmt: skip
+        "metrics": {**TINY["metrics"], "dists": True,
+                    "feature_spaces": ["inception", *SPACES]}}  # fmt: skip
 
 
 def _env(home: Path) -> dict[str, str]:
@@ -109,7 +115,8 @@ def test_a_publication_scores_as_its_run(study, name):
     published VAE gives the run's per-image, generation and round-trip numbers bitwise."""
     work, _, _ = study
     run = f"{name}/evaluated"
-    for table in ("reconstruction", "generation_gmm", "roundtrip_gmm"):
+    for table in ("reconstruction", "generation_gmm", "roundtrip_gmm",
+                  *[f"{space}_gmm" for space in SPACES]):  # fmt: skip
         _assert_same_numbers(_metrics(work, "vae/seed~0", table), _metrics(work, run, table))
     model = work / OUT / "runs" / run / "model"
     assert not list(model.glob("*.pkl"))  # the safe files only
@@ -138,9 +145,51 @@ def test_a_trusted_pythae_folder_scores_as_its_run(study):
 
 def test_a_samples_entry_gives_the_runs_generation_metrics(study):
     work, _, _ = study
-    own = _metrics(work, "vae/seed~0", "generation_gmm")
-    given = _metrics(work, "vae_samples/evaluated", "generation_supplied")
-    _assert_same_numbers(own, given)
+    for kind in ("generation", *SPACES):
+        own = _metrics(work, "vae/seed~0", f"{kind}_gmm")
+        given = _metrics(work, "vae_samples/evaluated", f"{kind}_supplied")
+        _assert_same_numbers(own, given)
+
+
+def test_the_feature_space_files_of_the_real_jobs(study):
+    """Each space's Parquet: one row, its space, every set metric finite, CMMD on CLIP only,
+    the stand-in weights and the protocol in its metadata."""
+    from vaebench.io import read_parquet_metadata
+
+    work, _, _ = study
+    for space in SPACES:
+        path = work / OUT / "metrics" / "vae" / "seed~0" / f"{space}_gmm.parquet"
+        df = pd.read_parquet(path)
+        assert len(df) == 1 and df["space"].iloc[0] == space
+        sets = ["fd", "fd_inf", "kd_mean", "precision", "recall", "density", "coverage"]
+        assert np.isfinite(df[sets].to_numpy()).all()
+        assert np.isfinite(df["cmmd"].iloc[0]) == (space == "clip_vitl14_336")
+        meta = read_parquet_metadata(path)
+        assert meta["weights_official"] is False and meta["config"]["space"] == space
+        assert meta["generation"]["dc_k"] == 5 and "protocol" not in meta["generation"]
+
+
+def test_the_feature_space_table_repeats_inception_and_adds_each_space(study):
+    """Its Inception rows are the generation table's FID, FID∞, KID, precision, recall,
+    density and coverage, under the names all spaces share; every space has every row."""
+    work, _, _ = study
+    tables = work / OUT / "tables"
+    spaces_t = pd.read_parquet(tables / "feature_spaces.parquet")
+    gen = pd.read_parquet(tables / "generation.parquet")
+    assert list(dict.fromkeys(spaces_t["space"])) == ["Inception-v3", "DINOv2 ViT-S/14",
+                                                      "CLIP ViT-L/14@336"]  # fmt: skip
+    inc = spaces_t[spaces_t["space"] == "Inception-v3"].reset_index(drop=True)
+    same = {"fd": "fid", "fd_inf": "fid_inf", "kd_mean": "kid_mean", "precision": "precision",
+            "recall": "recall", "density": "density", "coverage": "coverage"}  # fmt: skip
+    for ours, theirs in same.items():
+        assert np.array_equal(inc[ours].to_numpy(), gen[theirs].to_numpy(), equal_nan=True), ours
+    for label in dict.fromkeys(spaces_t["space"]):
+        rows = spaces_t[spaces_t["space"] == label]
+        assert list(rows["label"]) == list(gen["label"]), label
+        assert rows["cmmd"].notna().any() == (label == "CLIP ViT-L/14@336")
+    md = (tables / "feature_spaces.md").read_text()
+    assert "dgm-eval's DINOv2Encoder" in md and "CMMD: 1000 · MMD²" in md
+    assert "n/a (stand-in weights)" in md  # every cell of it is learned
 
 
 def test_the_tables_mark_evaluated_rows_and_say_why_cells_are_blank(study):

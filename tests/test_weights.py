@@ -39,8 +39,8 @@ def _copy(cache, tmp_path):
 
 def test_stage_offline_with_allow_random_writes_small_marked_files(tmp_path, capsys):
     report = W.stage_weights(tmp_path, allow_random=True, download=False)
-    assert set(report) == {wf.name for wf in W.WEIGHT_FILES}
-    for wf in W.WEIGHT_FILES:
+    assert set(report) == {wf.name for wf in W.needed()}
+    for wf in W.needed():
         entry = report[wf.name]
         path = W.weight_path(tmp_path, wf)
         assert entry["path"] == str(path) and path.stat().st_size < 1_000_000
@@ -72,7 +72,7 @@ def test_random_weights_are_deterministic(tmp_path):
 
 
 def test_missing_weights_without_allow_random_name_the_file(tmp_path):
-    with pytest.raises(VaebenchError, match="alexnet-owt-7be5be79.pth.*stage_weights") as e:
+    with pytest.raises(VaebenchError, match="alexnet-owt-7be5be79.pth.*cores 1 weights") as e:
         W.stage_weights(tmp_path, allow_random=False, download=False)
     assert "\n" not in str(e.value) and W.ALEXNET.url in str(e.value)
     with pytest.raises(VaebenchError, match="alexnet-owt.*; .*pt_inception-2015-12-05-6726825d"):
@@ -84,7 +84,7 @@ def test_missing_weights_without_allow_random_name_the_file(tmp_path):
 
 
 def test_official_hashes_match_the_file_name_suffix():
-    for wf in W.WEIGHT_FILES:
+    for wf in W.needed():
         suffix = wf.name.rsplit("-", 1)[1].split(".")[0]
         assert len(wf.sha256) == 64 and wf.sha256.startswith(suffix)
 
@@ -141,13 +141,13 @@ def test_non_official_file_is_refused_for_a_study(tmp_path, random_cache):
 
 
 def test_garbage_file_is_reported_and_rejected_on_load(tmp_path, random_cache):
-    from vaebench.metrics import images
+    from vaebench.metrics import feature_inception, images, spaces
 
     cache = _copy(random_cache, tmp_path)
     alex = W.weight_path(cache, W.ALEXNET)
     alex.write_bytes(os.urandom(1000))
     assert W.check_weights(cache)[W.ALEXNET.name]["official"] is False
-    with pytest.raises(VaebenchError, match=f"{alex}.*could not be loaded.*stage_weights"):
+    with pytest.raises(VaebenchError, match=f"{alex}.*could not be loaded.*cores 1 weights"):
         images.load_lpips(cache)
     # A valid checkpoint of the wrong network is rejected just as clearly.
     shutil.copy(W.weight_path(cache, W.INCEPTION), alex)
@@ -155,7 +155,7 @@ def test_garbage_file_is_reported_and_rejected_on_load(tmp_path, random_cache):
         images.load_lpips(cache)
     W.weight_path(cache, W.INCEPTION).write_bytes(b"\x00" * 64)
     with pytest.raises(VaebenchError, match="could not be loaded as the FID Inception"):
-        images.load_inception(cache)
+        feature_inception.load(spaces.BY_KEY["inception"], cache)
 
 
 def test_loading_never_downloads_and_restores_torch_hub(tmp_path, random_cache, monkeypatch):

@@ -159,11 +159,16 @@ def auto_footnotes(df: pd.DataFrame) -> list[str]:
     if "sampler" in df:
         label = label + " / " + df["sampler"].astype(str)
     models = df["model"] if "model" in df else pd.Series("", index=df.index)
+    # a table may say once why a column is blank where it is (the feature spaces' CMMD)
+    said = df.attrs.get("blank_notes", {})
     for c in df.columns:
         if not is_metric(c) or c.endswith(("_lo", "_hi")):
             continue
         blank = df[c].isna() & ~div
         if not blank.any():
+            continue
+        if c in said:
+            notes.append(said[c])
             continue
         reasons: dict[str, list[str]] = {}
         for i in df.index[blank]:

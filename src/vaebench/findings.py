@@ -99,9 +99,9 @@ def _best(recon: pd.DataFrame, cmp: pd.DataFrame, official: bool) -> list[str]:
     return out
 
 
-def _agreement(tau: pd.DataFrame, official: bool) -> list[str]:
-    """Model-level τ: which metric pairs rank the rows alike, which do not, which are open."""
-    model = tau[(tau["level"] == "model") & tau["tau"].notna()]
+def _agreement(tau: pd.DataFrame, official: bool, level: str = "model") -> list[str]:
+    """τ at one level: which metric pairs rank the rows alike, which do not, which are open."""
+    model = tau[(tau["level"] == level) & tau["tau"].notna()]
     alike, apart, open_ = [], [], []
     for _, r in model.iterrows():
         if not (_usable(r["metric_a"], official) and _usable(r["metric_b"], official)):
@@ -151,6 +151,9 @@ def findings(
         ("Do the metrics agree on the ranking of the rows? (Kendall τ, model level)",
          _agreement(tau, weights_official)),
     ]  # fmt: skip
+    if (tau["level"] == "set").any():  # the feature spaces' set metrics (space_tables)
+        parts.append(("Do the feature spaces agree on the ranking of the samples? (Kendall τ "
+                      "of FD, KD and CMMD, set level)", _agreement(tau, weights_official, "set")))
     for title, body in parts:
         lines += ["", f"## {title}", ""]
         lines += body or ["Nothing to report: the tables hold no such comparison."]

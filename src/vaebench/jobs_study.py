@@ -18,6 +18,7 @@ def tables(
     roundtrip: list[str],
     n_boot: int,
     out_dir: str,
+    spaces: list[str] = (),
     diverged: list[dict] = (),
     comparison_pairs: str = "default",
     evaluated: list[dict] = (),
@@ -30,9 +31,12 @@ def tables(
     rows say 'diverged' instead of numbers. `n_boot`: resamples of the agreement table's τ
     intervals (the other tables' intervals and tests use Student t, stats.crossed_*).
     `evaluated`: the `evaluate:` entries' records (vaebench.config.evaluated_records): their
-    rows are marked in a footnote, and their blank cells say why.
+    rows are marked in a footnote, and their blank cells say why. `spaces`: the metric files
+    of the feature spaces beyond Inception (the feature_spaces table).
     """
-    from vaebench import agreement, findings, names
+    import pandas as pd
+
+    from vaebench import agreement, findings, names, space_tables
     from vaebench import tables as tb
 
     names.EVALUATED.update({e["name"]: e["family_key"] for e in evaluated})
@@ -41,6 +45,7 @@ def tables(
     per_image, info = tb.load_metrics(recon)
     set_level, ginfo = tb.load_metrics(generation)
     rt, rinfo = tb.load_metrics(roundtrip)
+    space_level, sinfo = tb.load_metrics(spaces) if spaces else (None, {"weights_official": True})
     per_image = tb.with_diverged(per_image, diverged)
     set_level = tb.with_diverged(set_level, diverged, per_sampler=True)
     rt = tb.with_diverged(rt, diverged, per_sampler=True)
@@ -66,7 +71,17 @@ def tables(
         title="Generation: FID/KID/precision/recall, and sample round-trip",
         **common,
     )
+    tb.write_table(
+        space_tables.feature_space_table(set_level, space_level),
+        out / "feature_spaces",
+        title="Generation metrics on each feature space (Inception-v3, DINOv2, CLIP)",
+        **{**common, "weights_official": ginfo["weights_official"] and sinfo["weights_official"]},
+    )
     tau = agreement.metric_agreement(per_image, n_boot=n_boot)
+    by_space = space_tables.space_agreement(set_level, space_level, n_boot=n_boot)
+    notes = tau.attrs["footnotes"] + by_space.attrs["footnotes"]
+    tau = pd.concat([tau, by_space], ignore_index=True)
+    tau.attrs["footnotes"] = notes
     tb.write_table(
         tau,
         out / "metric_agreement",

@@ -23,7 +23,7 @@ from vaebench.families import (  # noqa: F401 (re-exported)
     SAMPLER_TITLES,
 )
 from vaebench.families import SAMPLERS as SAMPLER_ORDER
-from vaebench.metrics import registry
+from vaebench.metrics import registry, spaces
 
 VAE_SWEEP_LABEL = "VAE (β = 1)"
 
@@ -110,6 +110,8 @@ DETERMINISTIC_NOTE = (
 
 
 def metric_base(col: str) -> str:
+    """The registry key of a column: without the round trip's prefix or a feature space."""
+    col = col.partition("@")[0]
     return col[len(ROUNDTRIP_PREFIX) :] if col.startswith(ROUNDTRIP_PREFIX) else col
 
 
@@ -117,6 +119,9 @@ def metric_name(col: str) -> str:
     """Short display name of a metric column ("rt_bce_excess" -> "RT BCE excess")."""
     if col.startswith(ROUNDTRIP_PREFIX):
         return "RT " + metric_name(col[len(ROUNDTRIP_PREFIX) :])
+    key, _, space = col.partition("@")  # a set metric on a feature space: "fd@dinov2_vits14"
+    if space in spaces.BY_KEY and key in NAMES:
+        return f"{NAMES[key]} ({spaces.BY_KEY[space].label})"
     return NAMES.get(col, col)
 
 

@@ -84,6 +84,10 @@ def validate(
                 f"{source}: unknown key {_key([*err.absolute_path, extra[0]])!r}; "
                 f"allowed under {key}: {allowed}"
             )
+        if err.validator == "contains":  # metrics.feature_spaces without Inception
+            raise VaebenchError(f"{source}: key {key!r} must list "
+                                f"{err.validator_value['const']!r} (the generation table's "
+                                f"FID, KID, ...); add it to {err.instance}")  # fmt: skip
         raise VaebenchError(f"{source}: key {key!r}: {err.message}")
     published = config["compare_to"]["file"]
     if published and not Path(published).is_file():

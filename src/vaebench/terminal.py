@@ -20,19 +20,23 @@ from vaebench.metrics.registry import LEARNED_TEXT
 STAND_IN = (
     "vaebench: WARNING: the LPIPS/DISTS/FID weights are randomly initialised STAND-INS, not the "
     f"official files: {LEARNED_TEXT} are meaningless (the tables show them as n/a); run "
-    "stage_weights with network, or place the files by hand"
+    "`snakemake --cores 1 weights` with network, or place the files by hand"
 )
 HEADLINE = ("mse", "ssim", "gmsd", "kl", "lpips")  # the reconstruction table's headline columns
 
 
 def weights_official(config: dict[str, Any]) -> bool | None:
-    """Whether this study's staged LPIPS/DISTS/FID weights are the official files (None: not
-    staged yet)."""
-    path = Path(study_dir(config), "weights", "staged.json")
-    try:
-        staged = json.loads(path.read_text())
-    except (OSError, ValueError):  # absent, or unreadable: the stage_weights job rewrites it
-        return None
+    """Whether this study's staged weights (LPIPS/DISTS/FID and each further feature space's)
+    are the official files (None: not all staged yet)."""
+    from vaebench.config import extra_spaces
+
+    staged = {}
+    for name in ["staged", *extra_spaces(config)]:
+        path = Path(study_dir(config), "weights", f"{name}.json")
+        try:
+            staged.update(json.loads(path.read_text()))
+        except (OSError, ValueError):  # absent, or unreadable: its staging job rewrites it
+            return None
     return bool(staged) and all(w.get("official") for w in staged.values())
 
 
@@ -85,18 +89,19 @@ def weights_warning(config: dict[str, Any]) -> str | None:
     """A one-line warning, at parse time (a dry run too), when the official LPIPS/Inception
     files are not in the weights cache and stand-ins are not allowed: the stage_weights job
     will need the network."""
-    from vaebench.metrics.weights import OFFLINE_HINT, needed, weight_path
+    from vaebench.config import extra_spaces
+    from vaebench.metrics.weights import OFFLINE_HINT, needed, space_file, weight_path
 
     if config["weights"]["allow_random"] or weights_official(config):
         return None
     cache = config["weights"]["cache"]
-    files = needed(config["metrics"]["dists"])
+    files = [*needed(config["metrics"]["dists"]), *map(space_file, extra_spaces(config))]
     missing = [w.name for w in files if not weight_path(cache, w).is_file()]
     if not missing:
         return None
     return (
         f"vaebench: warning: pretrained weights {', '.join(missing)} are not in {cache}; "
-        "the stage_weights job downloads them (network needed), "
+        "the staging jobs (`snakemake --cores 1 weights`) download them (network needed), "
         f"{OFFLINE_HINT}"
     )
 

@@ -9,6 +9,7 @@ rule tables:
         recon=lambda w: metric_files("reconstruction"),
         generation=lambda w: metric_files("generation"),
         roundtrip=lambda w: metric_files("roundtrip"),
+        spaces=lambda w: metric_files("spaces"),
     output:
         **TABLE_OUTPUTS,
     log:

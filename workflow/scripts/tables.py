@@ -8,6 +8,7 @@ jobs.run(
     recon=list(snakemake.input.recon),
     generation=list(snakemake.input.generation),
     roundtrip=list(snakemake.input.roundtrip),
+    spaces=list(snakemake.input.spaces),
     n_boot=snakemake.params.n_boot,
     comparison_pairs=snakemake.params.comparison_pairs,
     diverged=snakemake.params.diverged,

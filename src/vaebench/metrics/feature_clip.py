@@ -10,27 +10,32 @@ architecture is read from the file, so a small random stand-in loads through the
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
 
+from vaebench.io import sha256_file
 from vaebench.metrics import spaces, weights
 
 
-def _state(path) -> dict:
-    """OpenAI's file is a TorchScript archive; a stand-in is a plain state dict."""
-    try:
-        return torch.jit.load(str(path), map_location="cpu").state_dict()
-    except RuntimeError:
-        return torch.load(path, map_location="cpu", weights_only=True)
+def _state(path, wf: weights.WeightFile) -> dict:
+    """OpenAI's file is a TorchScript archive, read (as open_clip does) only when its SHA-256
+    is OpenAI's; any other file, such as a stand-in, as a plain state dict, weights only."""
+    if sha256_file(path) == wf.sha256:
+        with warnings.catch_warnings():  # torch.jit.load's deprecation notice
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path), map_location="cpu").state_dict()
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def load(space: spaces.Space, cache: str | os.PathLike, device: str | torch.device = "cpu"):
     """open_clip's CLIP built from the file's state dict, float32, eval mode."""
     from open_clip.model import build_model_from_openai_state_dict
 
-    path = weights.require_weights(cache, weights.BY_KEY[space.weights])
-    model = build_model_from_openai_state_dict(_state(path), quick_gelu=True, cast_dtype=None)
+    wf = weights.BY_KEY[space.weights]
+    path = weights.require_weights(cache, wf)
+    model = build_model_from_openai_state_dict(_state(path, wf), quick_gelu=True, cast_dtype=None)
     return model.float().to(device).eval().requires_grad_(False)
 
 
