@@ -29,7 +29,7 @@ from vaebench.io import atomic_path, save_json, versions
 
 HERE = Path(__file__).resolve().parent
 # bench_<step>.py each
-STEPS = ("train", "prepare", "metrics", "sampling", "orchestration", "memory")
+STEPS = ("train", "prepare", "metrics", "sampling", "spaces", "orchestration", "memory")
 
 # the smallest sizes at which each script still runs every code path it times
 SMOKE_ARGS = {
@@ -37,6 +37,7 @@ SMOKE_ARGS = {
     "prepare": ["--n", "48", "--repeats", "1"],
     "metrics": ["--n", "16", "--batch-size", "8", "--repeats", "1"],
     "sampling": ["--gmm-sizes", "300x16", "--pr-n", "200"],
+    "spaces": ["--n", "2", "--batch-size", "2"],
     "orchestration": ["--repeats", "1", "--seeds", "1"],
     "memory": ["--n-train", "320", "--n-samples", "16", "--models", "vqvae"],
 }
@@ -51,6 +52,9 @@ BOUNDS = {
     "lpips_overhead": (1.2, "max", "LPIPS inside the suite / a bare lpips forward"),
     "gmm_speedup_demo_cpu": (None, "min", "sklearn GMM fit / vaebench.gmm (torch), CPU"),
     "pr_speedup_cpu": (None, "min", "precision/recall k-NN, NumPy / torch, CPU"),
+    "space_cost_ratio_dinov2_vits14": (None, "max", "s/image, DINOv2 ViT-S/14 / Inception"),
+    "space_cost_ratio_dinov2_vitl14": (None, "max", "s/image, DINOv2 ViT-L/14 / Inception"),
+    "space_cost_ratio_clip_vitl14_336": (None, "max", "s/image, CLIP ViT-L/14@336 / Inception"),
     "dry_run_seconds": (5.0, "max", "`snakemake -n`, 55-run grid (~390 jobs)"),
     "noop_rerun_seconds": (5.0, "max", "second `snakemake`, nothing to do, same grid"),
     "peak_rss_mb_max": (4000.0, "max", "largest peak RSS of any job type, 10k images"),

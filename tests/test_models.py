@@ -176,6 +176,17 @@ def test_per_image_parquet_of_the_real_jobs(tmp_path, trained, images):
             assert (df["neg_elbo_se"] > 0).all()
         # BCE + β·KL is the training loss of VAE and β-VAE only: null for the others
         assert df["objective"].notna().all() == (model in ("vae", "beta_vae")), model
+    # DISTS in the job's Parquet is torchmetrics' own function on the job's input files
+    from torchmetrics.functional.image import dists as tm_dists
+
+    from vaebench.metrics.weights import hub_dir
+
+    x = torch.from_numpy(io.load_npy(tmp_path / "test.npy")).float() / 255
+    for model, df in frames.items():
+        x_hat = torch.from_numpy(io.load_npy(tmp_path / model / "recon.npy")).clamp(0, 1)
+        with hub_dir(cache), torch.inference_mode():
+            ref = tm_dists.deep_image_structure_and_texture_similarity(x_hat, x, reduction="none")
+        np.testing.assert_allclose(df["dists"], ref.double(), rtol=0, atol=1e-5)  # as test_metrics
     vae, beta = frames["vae"], frames["beta_vae"]
     np.testing.assert_allclose(vae["objective"], vae["neg_elbo"])  # beta = 1
     # objective = E_q[BCE] + beta KL: it differs from neg_elbo by (beta - 1) KL

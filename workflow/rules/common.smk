@@ -367,8 +367,16 @@ def generation_metrics_runtime(wildcards, attempt):
 # The feature spaces' networks, images per minute on a GPU and the model's memory: scaled from
 # Inception's rate by forward FLOPs (Inception at 299 px ~6 GFLOP, DINOv2 ViT-S/14 at 224 px
 # ~6, ViT-L/14 ~80, CLIP ViT-L/14 at 336 px ~190), not measured; pessimistic like the rest.
-SPACE_GPU_RATE = {"dinov2_vits14": 12_000, "dinov2_vitl14": 1_000, "clip_vitl14_336": 400}
-SPACE_MODEL_MB = {"dinov2_vits14": 300, "dinov2_vitl14": 2_500, "clip_vitl14_336": 3_500}
+SPACE_GPU_RATE = {
+    "dinov2_vits14": 12_000,
+    "dinov2_vitl14": 1_000,
+    "clip_vitl14_336": 400,
+}
+SPACE_MODEL_MB = {
+    "dinov2_vits14": 300,
+    "dinov2_vitl14": 2_500,
+    "clip_vitl14_336": 3_500,
+}
 
 
 def space_reference_runtime(wildcards, attempt):
