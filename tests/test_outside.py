@@ -31,7 +31,8 @@ pytestmark = pytest.mark.e2e
 
 REPO = "someone/published-vae"
 COMMIT = "1" * 40
-IDS = ("run", "model", "family", "beta", "seed", "image", "sampler", "evaluated", "family_key")
+IDS = ("run", "model", "family", "beta", "seed", "image", "sampler", "evaluated", "family_key",
+       "space")
 # two more feature spaces (the tiny study has only Inception): every number below comes
 # from the real jobs' Parquet files, with the weights staged by the real staging jobs
 SPACES = ["dinov2_vits14", "clip_vitl14_336"]

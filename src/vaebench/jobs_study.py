@@ -79,9 +79,10 @@ def tables(
     )
     tau = agreement.metric_agreement(per_image, n_boot=n_boot)
     by_space = space_tables.space_agreement(set_level, space_level, n_boot=n_boot)
-    notes = tau.attrs["footnotes"] + by_space.attrs["footnotes"]
-    tau = pd.concat([tau, by_space], ignore_index=True)
-    tau.attrs["footnotes"] = notes
+    if len(by_space):  # two feature spaces or more: do they rank the samples alike?
+        notes = tau.attrs["footnotes"] + by_space.attrs["footnotes"]
+        tau = pd.concat([tau, by_space], ignore_index=True)
+        tau.attrs["footnotes"] = notes
     tb.write_table(
         tau,
         out / "metric_agreement",

@@ -100,21 +100,27 @@ def space_agreement(
     from vaebench.stats import seed_t_weights
 
     long = long_frame(set_level, space_level)
+    used = [k for k in spaces.KEYS if k in set(long["space"])]
+    if len(used) < 2:  # one space: nothing to compare across spaces
+        empty = pd.DataFrame(columns=["level", "metric_a", "metric_b", "tau", "tau_lo",
+                                      "tau_hi", "n_rows", "n_seeds", "n_images"])  # fmt: skip
+        empty.attrs["footnotes"] = []
+        return empty
     if vae_in_sweep is None:
         vae_in_sweep = bool((long["model"] == "beta_vae").any())
     long, _ = sweep_rows(long[~diverged_mask(long)], vae_in_sweep)
+    long = long.assign(row=long["model"].astype(str) + "/" + long["beta"].map(repr) + "/"
+                       + long["sampler"].astype(str))  # fmt: skip
+    keys = list(dict.fromkeys(long["row"]))
     columns, values = [], []  # per metric@space: a list (per row) of its seeds' values
-    rows = long["model"].astype(str) + "/" + long["beta"].map(repr) + "/" + long["sampler"]
-    keys = list(dict.fromkeys(rows))
-    for space in [k for k in spaces.KEYS if k in set(long["space"])]:
+    for space in used:
         sub = long[long["space"] == space]
         for m in AGREEMENT_METRICS:
             if m not in sub or sub[m].isna().all():
                 continue
-            by_row = sub.groupby(rows[sub.index], sort=False)[m]
+            seeds = {k: g[m].to_numpy(np.float64) for k, g in sub.groupby("row", sort=False)}
             columns.append(f"{m}@{space}")
-            values.append([by_row.get_group(k).to_numpy(np.float64) if k in by_row.groups
-                           else np.array([np.nan]) for k in keys])  # fmt: skip
+            values.append([seeds.get(k, np.array([np.nan])) for k in keys])
     rng = np.random.default_rng([seed, 3])
     n_seeds = [max(len(col[g]) for col in values) for g in range(len(keys))] if values else []
     weights = [seed_t_weights(rng, n, n_boot) for n in n_seeds]
