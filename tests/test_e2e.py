@@ -98,15 +98,17 @@ def test_sampler_setting_reruns_sampling_not_training(tiny_study):
 
 
 def test_switching_a_metric_on_reruns_only_metric_jobs_and_tables(tiny_study):
-    """metrics.dists: true (the tiny study has it off) plans the weights' staging (VGG16
-    then), the metric jobs and what reads them; no training, reconstruction or sampling."""
-    cfg = copy.deepcopy(TINY)
-    cfg["metrics"]["dists"] = True
-    todo = pending(tiny_study, cfg)
-    assert "results/tiny/metrics/vae/seed~0/reconstruction.parquet" in todo
-    assert "results/tiny/metrics/vae/seed~0/generation_gmm.parquet" in todo
-    kept = ("/weights/", "/metrics/", "/tables/", "/figures/")
-    assert not [f for f in todo if not any(k in f for k in kept)], sorted(todo)
+    """metrics.dists or metrics.lpips_vgg: true (the tiny study has both off) plans the
+    weights' staging (VGG16 then), the metric jobs and what reads them; no training,
+    reconstruction or sampling."""
+    for switch in ("dists", "lpips_vgg"):
+        cfg = copy.deepcopy(TINY)
+        cfg["metrics"][switch] = True
+        todo = pending(tiny_study, cfg)
+        assert "results/tiny/metrics/vae/seed~0/reconstruction.parquet" in todo
+        assert "results/tiny/metrics/vae/seed~0/generation_gmm.parquet" in todo
+        kept = ("/weights/", "/metrics/", "/tables/", "/figures/")
+        assert not [f for f in todo if not any(k in f for k in kept)], sorted(todo)
 
 
 def test_adding_a_feature_space_adds_its_jobs_and_reruns_only_the_tables(tiny_study):

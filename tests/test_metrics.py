@@ -418,6 +418,26 @@ def test_the_readme_shows_the_metric_registry():
     assert registry.markdown_table() in readme
 
 
+def test_lpips_vgg_equals_the_lpips_package_on_the_same_files(crops, weights_cache):
+    """LPIPS-VGG through the suite (one batched trunk pass) equals lpips' own forward with
+    net="vgg", both on the same VGG16 file (a stand-in: the formula is what is checked)."""
+    import lpips
+
+    from vaebench.metrics.weights import hub_dir
+
+    rec = _noisy(crops, 0.1)
+    learned = M.load_learned(weights_cache, lpips_vgg=True)
+    ours = M.reconstruction_metrics(crops, rec, learned=learned)["lpips_vgg"]
+    with hub_dir(weights_cache), torch.inference_mode():
+        net = lpips.LPIPS(net="vgg", version="0.1", verbose=False).eval()
+        theirs = net(torch.from_numpy(rec).float() * 2 - 1,
+                     torch.from_numpy(_unit(crops)).float() * 2 - 1).flatten()  # fmt: skip
+    assert ours.notna().all() and (ours > 0).all()
+    np.testing.assert_allclose(ours, theirs.double(), rtol=0, atol=1e-5)  # batched vs not
+    off = M.reconstruction_metrics(crops[:2], rec[:2], learned=M.load_learned(weights_cache))
+    assert off["lpips_vgg"].isna().all()  # off by default: a null column, never a number
+
+
 def test_dists_equals_torchmetrics_and_piq_on_the_same_files(crops, weights_cache, tmp_path):
     """DISTS through the suite equals torchmetrics' own function and piq.DISTS, all three
     reading the same VGG16 file (a stand-in; the values do not matter, the formula does) and

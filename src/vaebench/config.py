@@ -243,15 +243,28 @@ def reference_params(config: dict[str, Any]) -> dict[str, Any]:
     return canonical(_dataset(config))
 
 
+def _optional_metrics(m: dict[str, Any]) -> dict[str, Any]:
+    """Metric switches added after studies existed (metrics.lpips_vgg), in a job's params only
+    when on: off, the params are what they were before the switch existed, so a study made
+    then stays up to date."""
+    return {"lpips_vgg": True} if m["lpips_vgg"] else {}
+
+
 def recon_metric_params(config: dict[str, Any]) -> dict[str, Any]:
     m = config["metrics"]
-    return canonical({"batch_size": m["batch_size"], "dists": m["dists"], "ms_ssim": m["ms_ssim"]})
+    return canonical({"batch_size": m["batch_size"], "dists": m["dists"], "ms_ssim": m["ms_ssim"],
+                      **_optional_metrics(m)})  # fmt: skip
 
 
 def generation_metric_params(config: dict[str, Any]) -> dict[str, Any]:
     m = config["metrics"]
     keys = ("batch_size", "dc_k", "dists", "elbo_samples", "kid", "ms_ssim", "pr_k")
-    return canonical({k: m[k] for k in keys})
+    return canonical({**{k: m[k] for k in keys}, **_optional_metrics(m)})
+
+
+def vgg16_needed(config: dict[str, Any]) -> bool:
+    """Whether the study stages VGG16: DISTS's trunk and LPIPS-VGG's."""
+    return bool(config["metrics"]["dists"] or config["metrics"]["lpips_vgg"])
 
 
 # the feature spaces with jobs of their own (vaebench.jobs_spaces): all but Inception

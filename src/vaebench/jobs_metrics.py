@@ -20,7 +20,7 @@ from vaebench import (
 def stage_weights(cache: str, allow_random: bool, report: str, dists: bool = True,
                   threads: int = 1) -> None:  # fmt: skip
     """The one job that may reach the network: fetch or place the LPIPS/DISTS/FID weights
-    (VGG16, DISTS's trunk, only when `dists`: metrics.dists)."""
+    (VGG16, the trunk of DISTS and LPIPS-VGG, only when `dists`: config.vgg16_needed)."""
     jobs._torch(threads)
     from vaebench.metrics import weights
 
@@ -31,10 +31,11 @@ def stage_weights(cache: str, allow_random: bool, report: str, dists: bool = Tru
 def _metrics_meta(mcfg: dict, cache: str, extra: dict | None = None) -> dict:
     from vaebench.metrics import images, weights
 
-    checked = weights.check_weights(cache, weights.needed(mcfg["dists"]))
+    vgg = mcfg.get("lpips_vgg", False)  # present only when on (config._optional_metrics)
+    checked = weights.check_weights(cache, weights.needed(mcfg["dists"] or vgg))
     meta = io.provenance({"metrics": mcfg, **(extra or {})}, device=str(jobs._device()))
     meta["metrics"] = images.metric_settings(
-        mcfg["ms_ssim"]["kernel"], mcfg["ms_ssim"]["scales"], mcfg["dists"]
+        mcfg["ms_ssim"]["kernel"], mcfg["ms_ssim"]["scales"], mcfg["dists"], vgg
     )
     meta["weights"] = checked
     meta["weights_official"] = all(w["official"] for w in checked.values())
@@ -124,7 +125,8 @@ def recon_metrics(
     if trained["training"]["checkpoint"]:  # None: a model vaebench did not train
         meta["checkpoint"] = trained["training"]["checkpoint"]
     post, meta["metrics"]["elbo"] = jobs.load_terms(terms)
-    learned = images.load_learned(weights_cache, jobs._device(), mcfg["dists"])
+    learned = images.load_learned(weights_cache, jobs._device(), mcfg["dists"],
+                                  mcfg.get("lpips_vgg", False))  # fmt: skip
     loss = trained["training"].get("reconstruction_loss")
     df = per_image_frame(info, io.load_npy(test), io.load_npy(recon), post, learned, mcfg,
                          reconstruction_loss=loss)  # fmt: skip
@@ -208,7 +210,7 @@ def generation_metrics(
     net = models.load(model, dev)
     x_hat, post, meta["metrics"]["elbo"] = jobs._reconstruct(net, model, x, mcfg["elbo_samples"])
     loss = jobs._trained(model)["config"]["training"].get("reconstruction_loss")
-    learned = images.load_learned(weights_cache, dev, mcfg["dists"])
+    learned = images.load_learned(weights_cache, dev, mcfg["dists"], mcfg.get("lpips_vgg", False))
     rt = per_image_frame(info, x, x_hat, post, learned, mcfg, reconstruction_loss=loss)
     rt.insert(5, "sampler", sampler)
     io.save_parquet(out_set, set_level, meta)

@@ -89,13 +89,13 @@ def weights_warning(config: dict[str, Any]) -> str | None:
     """A one-line warning, at parse time (a dry run too), when the official LPIPS/Inception
     files are not in the weights cache and stand-ins are not allowed: the stage_weights job
     will need the network."""
-    from vaebench.config import extra_spaces
+    from vaebench.config import extra_spaces, vgg16_needed
     from vaebench.metrics.weights import OFFLINE_HINT, needed, space_file, weight_path
 
     if config["weights"]["allow_random"] or weights_official(config):
         return None
     cache = config["weights"]["cache"]
-    files = [*needed(config["metrics"]["dists"]), *map(space_file, extra_spaces(config))]
+    files = [*needed(vgg16_needed(config)), *map(space_file, extra_spaces(config))]
     missing = [w.name for w in files if not weight_path(cache, w).is_file()]
     if not missing:
         return None

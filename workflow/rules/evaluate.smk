@@ -13,7 +13,9 @@ rule stage_weights:
     params:
         cache=WEIGHTS,
         allow_random=config["weights"]["allow_random"],
-        dists=config["metrics"]["dists"],
+        # VGG16 (DISTS's trunk and LPIPS-VGG's); the param keeps its first name, so that
+        # studies staged before LPIPS-VGG existed stay up to date
+        dists=vb.vgg16_needed(config),
     script:
         "../scripts/stage_weights.py"
 

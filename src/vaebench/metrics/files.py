@@ -36,9 +36,12 @@ def _drop_seeds(obj: Any) -> Any:
 
 
 def _comparable(s: dict[str, Any], other: dict[str, Any]) -> str:
-    """`s` as compared with `other`: without seeds, and without the ELBO draws' settings
-    where `other` has none (the set metrics of a samples entry, which has no model)."""
+    """`s` as compared with `other`: without seeds, without metrics it did not compute (a
+    file written before a metric existed simply lacks it), and without the ELBO draws'
+    settings where `other` has none (the set metrics of a samples entry, which has no model)."""
     out = _drop_seeds(s)
+    out = {k: v for k, v in out.items()
+           if not (isinstance(v, dict) and v.get("computed") is False)}  # fmt: skip
     if "elbo" not in other:
         out.pop("elbo", None)
     return json.dumps(out, sort_keys=True)

@@ -55,6 +55,8 @@ Per-image columns (float64), candidate x_hat against reference x:
            ImageNet's mean and std inside), with torchvision's VGG16 file and the authors' α, β
            (weights.pt, which torchmetrics ships: sha256 DISTS_AB_SHA256). A distance: 0 for
            identical images. piq.DISTS computes the same numbers from the same files (tested).
+  lpips_vgg  LPIPS v0.1 on torchvision's VGG16 trunk (the file DISTS uses), an option
+           (metrics.lpips_vgg): the variant piq's human-agreement table lists.
 
 Set-level generation metrics: vaebench.metrics.features (feature extractors) and
 vaebench.metrics.sets (formulas).
@@ -98,10 +100,11 @@ DISTS_AB_SHA256 = "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748
 
 
 class Learned(NamedTuple):
-    """The per-image metrics' networks (load_learned): LPIPS-AlexNet and DISTS."""
+    """The per-image metrics' networks (load_learned): LPIPS-AlexNet, DISTS, LPIPS-VGG."""
 
     lpips: lpips.LPIPS
     dists: DISTSNetwork | None  # None: not computed (metrics.dists: false)
+    lpips_vgg: lpips.LPIPS | None = None  # None: not computed (metrics.lpips_vgg: false)
 
 
 # ---------------------------------------------------------------------------- settings
@@ -134,7 +137,8 @@ def check_ms_ssim(kernel: int, scales: int, height: int, width: int) -> None:
         )
 
 
-def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3, dists: bool = True) -> dict:
+def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3, dists: bool = True,
+                    lpips_vgg: bool = False) -> dict:  # fmt: skip
     """Everything that defines the numbers, for Parquet metadata and table headers.
 
     The tables refuse to mix files whose settings differ, so this text is kept verbatim
@@ -176,6 +180,9 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3, dists: bo
         "dists": {"impl": "torchmetrics DISTSNetwork", "trunk": VGG16.name,
                   "alpha_beta_sha256": DISTS_AB_SHA256, "input_range": [0, 1]}
         if dists else {"computed": False, "switch": "metrics.dists"},
+        "lpips_vgg": {"net": "vgg", "trunk": VGG16.name, "version": "0.1",
+                      "input_range": [-1, 1]}
+        if lpips_vgg else {"computed": False, "switch": "metrics.lpips_vgg"},
         **{k: {"impl": f"piq ({registry.BY_KEY[k].reference})", "data_range": 1.0, **v}
            for k, v in formula.SETTINGS.items()},
         "versions": {p: metadata.version(p)
@@ -186,15 +193,17 @@ def metric_settings(ms_ssim_kernel: int = 11, ms_ssim_scales: int = 3, dists: bo
 # ---------------------------------------------------------------------------- networks
 
 
-def load_lpips(cache: str | os.PathLike, device: str | torch.device = "cpu") -> lpips.LPIPS:
-    """LPIPS v0.1 with the AlexNet trunk from `<cache>/hub/checkpoints`, in eval mode.
+def load_lpips(cache: str | os.PathLike, device: str | torch.device = "cpu",
+               net: str = "alex") -> lpips.LPIPS:  # fmt: skip
+    """LPIPS v0.1 with the AlexNet (or, net="vgg", VGG16) trunk from `<cache>/hub/checkpoints`,
+    in eval mode. lpips ships only the linear layers; the trunk is torchvision's file.
 
     eval() matters: the linear layers have dropout. Give it inputs in [-1, 1].
     """
     import lpips
 
-    with offline_load(cache, ALEXNET):
-        model = lpips.LPIPS(net="alex", version="0.1", verbose=False)
+    with offline_load(cache, ALEXNET if net == "alex" else VGG16):
+        model = lpips.LPIPS(net=net, version="0.1", verbose=False)
     # channels-last: the AlexNet convolutions run ~1.3x faster on CPU in that layout
     model = model.to(device, memory_format=torch.channels_last)
     return model.eval().requires_grad_(False)
@@ -215,11 +224,13 @@ def load_dists(cache: str | os.PathLike, device: str | torch.device = "cpu") -> 
 
 
 def load_learned(
-    cache: str | os.PathLike, device: str | torch.device = "cpu", dists: bool = True
+    cache: str | os.PathLike, device: str | torch.device = "cpu", dists: bool = True,
+    lpips_vgg: bool = False,
 ) -> Learned:
-    """Every network the per-image metrics need, from the weights cache (DISTS's only where
-    it is computed: metrics.dists)."""
-    return Learned(load_lpips(cache, device), load_dists(cache, device) if dists else None)
+    """Every network the per-image metrics need, from the weights cache (DISTS's and
+    LPIPS-VGG's only where they are computed: metrics.dists, metrics.lpips_vgg)."""
+    return Learned(load_lpips(cache, device), load_dists(cache, device) if dists else None,
+                   load_lpips(cache, device, "vgg") if lpips_vgg else None)  # fmt: skip
 
 
 def dists_pair(model: DISTSNetwork, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
@@ -343,8 +354,11 @@ def reconstruction_metrics(
         with clock("dists"):
             ds = (dists_pair(learned.dists.eval(), rec, ref) if learned.dists is not None
                   else torch.full((len(rec),), float("nan")))  # fmt: skip
+        with clock("lpips_vgg"):
+            lv = (lpips_pair(learned.lpips_vgg, rec * 2 - 1, ref * 2 - 1)
+                  if learned.lpips_vgg is not None else torch.full((len(rec),), float("nan")))
         values = dict(bce=bce, bce_excess=bce_excess, mse=mse, psnr=psnr, ssim=ssim,
-                      ms_ssim=ms_ssim, gmsd=gmsd, lpips=lp, dists=ds)  # fmt: skip
+                      ms_ssim=ms_ssim, gmsd=gmsd, lpips=lp, dists=ds, lpips_vgg=lv)  # fmt: skip
         for key, fn in formulas.items():
             with clock(key):
                 values[key] = fn(rec, ref)

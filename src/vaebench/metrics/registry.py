@@ -64,6 +64,10 @@ REGISTRY: tuple[Metric, ...] = (
            weights=("alexnet",), card="LPIPS (AlexNet, v0.1)", compared=True, roundtrip=True,
            note="LPIPS: {net} trunk, v{version}, inputs in [-1, 1]; scores from different "
            "nets are not comparable."),
+    Metric("lpips_vgg", "LPIPS-VGG", "lower", "image", "Zhang et al. 2018; lpips 0.1.4, VGG16, "
+           "v0.1", weights=("vgg16",), card="LPIPS (VGG16, v0.1)", compared=True,
+           roundtrip=True, note="LPIPS-VGG: lpips v0.1 on torchvision's VGG16 trunk, inputs in "
+           "[-1, 1]; not comparable with LPIPS (AlexNet).", srcc=(0.67, 0.72)),
     Metric("dists", "DISTS", "lower", "image", "Ding et al. 2020; torchmetrics 1.9.0's DISTS, "
            "the authors' α, β", weights=("vgg16",), compared=True, roundtrip=True,
            note="DISTS: VGG16 trunk (torchvision), the authors' α and β (torchmetrics' copy), "

@@ -123,10 +123,10 @@ WEIGHT_FILES = (ALEXNET, INCEPTION, VGG16, DINOV2_VITS14, DINOV2_VITL14, CLIP_VI
 BY_KEY = {wf.key: wf for wf in WEIGHT_FILES}
 
 
-def needed(dists: bool = True) -> tuple[WeightFile, ...]:
+def needed(vgg16: bool = True) -> tuple[WeightFile, ...]:
     """The files the per-image metrics and Inception need: VGG16 only when the study computes
-    DISTS (metrics.dists). A further feature space's file: `space_file`."""
-    keys = ("alexnet", "inception", "vgg16") if dists else ("alexnet", "inception")
+    DISTS or LPIPS-VGG (config.vgg16_needed). A further feature space's file: `space_file`."""
+    keys = ("alexnet", "inception", "vgg16") if vgg16 else ("alexnet", "inception")
     return tuple(wf for wf in WEIGHT_FILES if wf.key in keys)
 
 
