@@ -465,15 +465,15 @@ def test_report_shows_the_tables_and_a_study_summary(chromium_exe, tiny_study, t
         assert page["top"] >= content["top"] and page["width"] > 0.5 * content["width"]
         assert content["right"] - max(page["right"], graph["right"]) < 0.1 * content["width"]
 
-        # Tables: the four tables' and the findings' .html views are listed; the
+        # Tables: the five tables' and the findings' .html views are listed; the
         # reconstruction table's view button
         # shows it in Snakemake's iframe, rendered as a table with every row and the notes.
         assert browser.eval(s, CLICK_MENU)
         listed = browser.wait(s, LISTED)
         assert sorted(Path(p).name for p in listed) == [
             f"{n}.html"
-            for n in ("findings", "generation", "metric_agreement", "paired_comparisons",
-                      "reconstruction")
+            for n in ("feature_spaces", "findings", "generation", "metric_agreement",
+                      "paired_comparisons", "reconstruction")
         ]
         assert browser.eval(s, CLICK_VIEW)
         frame = browser.wait(s, IFRAME)
