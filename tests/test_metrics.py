@@ -50,8 +50,9 @@ def weights_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def learned(weights_cache):
+    """Every per-image network, the optional LPIPS-VGG included."""
     torch.set_num_threads(2)
-    return M.load_learned(weights_cache)
+    return M.load_learned(weights_cache, lpips_vgg=True)
 
 
 @pytest.fixture(scope="session")
