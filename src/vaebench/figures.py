@@ -304,6 +304,8 @@ def agreement_heatmap(
     if not weights_official:
         omitted = [c for _, m in mats for c in m.columns if is_learned(str(c))]
         mats = [(lvl, m.drop(index=omitted, columns=omitted, errors="ignore")) for lvl, m in mats]
+        # a level with nothing meaningful left (the set level with stand-ins) gets no panel
+        mats = [(lvl, m) for lvl, m in mats if len(m)] or mats[:1]
     size = max(len(m) for _, m in mats)
     side = 1.2 + 0.55 * size
     fig = new_figure(side * len(mats) + 0.8, side + (0.5 if omitted else 0))
