@@ -162,18 +162,12 @@ def _set_level(info: dict, sampler: str, mcfg: dict, x, reference_features: str,
     dev = jobs._device()
     real = io.load_npy(reference_features)
     fake = features.extract("inception", x, weights_cache, dev, mcfg["batch_size"])
-    subset = min(mcfg["kid"]["subset_size"], len(real), len(fake))
-    s = sets.scores(real, fake, pr_k=mcfg["pr_k"], dc_k=mcfg["dc_k"], kid_subset=subset,
-                    kid_n=mcfg["kid"]["n_subsets"], seed=info["seed"], device=dev)  # fmt: skip
+    s, settings = sets.scored(real, fake, mcfg, info["seed"], dev)
+    subset = settings["kid_subset_size"]
     meta["generation"] = {
         "features": "Inception-v3 pool3 (2048-d, the pytorch-fid weights)",
         "resize": "bilinear resize to 299 px",
-        "pr_k": mcfg["pr_k"],
-        "dc_k": mcfg["dc_k"],
-        "kid_subset_size": subset,
-        "kid_n_subsets": mcfg["kid"]["n_subsets"],
-        "fid_sizes": s.pop("fd_sizes"),
-        "fid_subset_seed": info["seed"],
+        **settings,
         "reference": "dataset.n_reference images (CelebA: of the test partition, disjoint "
         "from the n_test reconstruction images), features computed once per study",
     }

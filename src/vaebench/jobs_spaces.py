@@ -60,23 +60,15 @@ def space_metrics(info: dict, sampler: str, space: str, mcfg: dict, samples: str
     dev = jobs._device()
     real = io.load_npy(reference_features)
     fake = features.extract(space, io.load_npy(samples), weights_cache, dev, mcfg["batch_size"])
-    subset = min(mcfg["kid"]["subset_size"], len(real), len(fake))
-    s = sets.scores(real, fake, pr_k=mcfg["pr_k"], dc_k=mcfg["dc_k"], kid_subset=subset,
-                    kid_n=mcfg["kid"]["n_subsets"], seed=info["seed"], device=dev,
-                    with_cmmd=sp.cmmd)  # fmt: skip
+    s, settings = sets.scored(real, fake, mcfg, info["seed"], dev, with_cmmd=sp.cmmd)
     meta["generation"] = {
         "features": f"{sp.label}: {sp.protocol}",
         "reference_implementation": sp.reference,
-        "pr_k": mcfg["pr_k"],
-        "dc_k": mcfg["dc_k"],
-        "kid_subset_size": subset,
-        "kid_n_subsets": mcfg["kid"]["n_subsets"],
-        "fid_sizes": s.pop("fd_sizes"),
-        "fid_subset_seed": info["seed"],
+        **settings,
         **({"cmmd": {"sigma": sets.CMMD_SIGMA, "scale": sets.CMMD_SCALE}} if sp.cmmd else {}),
     }
     row = {**info, "sampler": sampler, "space": space, **s, "n_generated": len(fake),
-           "n_reference": len(real), "kid_subset_size": subset}  # fmt: skip
+           "n_reference": len(real), "kid_subset_size": settings["kid_subset_size"]}  # fmt: skip
     df = pd.DataFrame([row])
     df["beta"] = df["beta"].astype("float64")
     io.save_parquet(out, df, meta)

@@ -197,3 +197,23 @@ def scores(real, fake, *, pr_k: int, dc_k: int, kid_subset: int, kid_n: int, see
         "cmmd": cmmd(real, fake, device) if with_cmmd else float("nan"),
         "fd_sizes": [int(n) for n in sizes],
     }
+
+
+def scored(real, fake, mcfg: dict, seed: int, device: str | torch.device = "cpu",
+           with_cmmd: bool = False) -> tuple[dict, dict]:
+    """`scores` at a study's metric settings (`mcfg`: pr_k, dc_k, kid), and those settings as
+    the metric files record them; KID's subsets no larger than either set. One place for
+    the Inception job (jobs_metrics) and the other spaces' (jobs_spaces)."""
+    subset = min(mcfg["kid"]["subset_size"], len(real), len(fake))
+    s = scores(real, fake, pr_k=mcfg["pr_k"], dc_k=mcfg["dc_k"], kid_subset=subset,
+               kid_n=mcfg["kid"]["n_subsets"], seed=seed, device=device,
+               with_cmmd=with_cmmd)  # fmt: skip
+    settings = {
+        "pr_k": mcfg["pr_k"],
+        "dc_k": mcfg["dc_k"],
+        "kid_subset_size": subset,
+        "kid_n_subsets": mcfg["kid"]["n_subsets"],
+        "fid_sizes": s.pop("fd_sizes"),
+        "fid_subset_seed": seed,
+    }
+    return s, settings
